@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// The nftpol command line: subcommands wired to their implementations, with --help for each.
+import { Command, Option } from 'commander';
+import { ScenarioError } from '../scenario/format.js';
+import {
+  explainCommand,
+  matrixCommand,
+  parseFamily,
+  parsePortSpec,
+  scenarioMatrixCommand,
+  UsageError,
+  type CommandResult,
+  type PortSpec,
+} from './offline.js';
+
+function collect<T>(parse: (text: string) => T) {
+  return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
+}
+
+function run(result: () => CommandResult): void {
+  try {
+    const { stdout, stderr, code } = result();
+    process.stderr.write(stderr);
+    process.stdout.write(stdout);
+    process.exitCode = code;
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ScenarioError) {
+      process.stderr.write(`nftpol: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+}
+
+const program = new Command('nftpol')
+  .description('Kubernetes NetworkPolicy enforcement with nftables: agent and offline tools')
+  .showHelpAfterError()
+  .exitOverride((error) => {
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  });
+
+program
+  .command('matrix')
+  .description("print the connectivity truth table of the manifests' pods: rows are sources, '.' allowed, 'X' denied")
+  .option('-f, --filename <path>', 'manifest file or directory (repeatable): Pods, Namespaces, NetworkPolicies', collect(String), [])
+  .option('-p, --port <port/protocol>', 'port to evaluate, e.g. 80/TCP (repeatable; default 80/TCP)', collect(parsePortSpec), [])
+  .option('--family <family>', 'IPv4 or IPv6', parseFamily, 'IPv4')
+  .option('--scenario <file>', 'evaluate a scenario file (../shared/scenarios/FORMAT.md) step by step instead of -f')
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+  .action((opts: { filename: string[]; port: PortSpec[]; family: 'IPv4' | 'IPv6'; scenario?: string; output: 'table' | 'json' }) =>
+    run(() =>
+      opts.scenario
+        ? scenarioMatrixCommand(opts.scenario, opts.output)
+        : matrixCommand({ files: opts.filename, ports: opts.port, family: opts.family, output: opts.output }),
+    ),
+  );
+
+program
+  .command('explain')
+  .description('say whether one connection is allowed and why: which policies isolate each side, which rule allows it')
+  .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect(String), [])
+  .requiredOption('--from <pod|ip>', 'source: namespace/pod (or pod in default) or an IP address')
+  .requiredOption('--to <pod|ip>', 'destination: namespace/pod or an IP address')
+  .option('-p, --port <port/protocol>', 'destination port, e.g. 80/TCP', parsePortSpec, { port: 80, protocol: 'TCP' })
+  .option('--family <family>', 'IPv4 or IPv6 (default: the family of an IP given, else IPv4)', parseFamily)
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+  .action((opts: { filename: string[]; from: string; to: string; port: PortSpec; family?: 'IPv4' | 'IPv6'; output: 'text' | 'json' }) =>
+    run(() => explainCommand({ files: opts.filename, from: opts.from, to: opts.to, port: opts.port, family: opts.family ?? null, output: opts.output })),
+  );
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof UsageError) {
+    process.stderr.write(`nftpol: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}

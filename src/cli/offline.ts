@@ -1,0 +1,136 @@
+// The offline subcommands: answers from manifests, no cluster. Each returns its output and exit code so
+// that tests call them directly; main.ts only wires them to the command line.
+import { readFileSync } from 'node:fs';
+import { decide, type Endpoint, type SideVerdict, type Verdict } from '../engine/decide.js';
+import { connectivityMatrix, formatMatrix } from '../engine/matrix.js';
+import { buildCluster, type ManifestCluster } from '../manifests/cluster.js';
+import { formatDiagnostic } from '../manifests/diagnostics.js';
+import { loadManifestFiles } from '../manifests/load.js';
+import { familyOf } from '../model/ip.js';
+import { PROTOCOLS, type Family, type Protocol } from '../model/types.js';
+import { parseScenario } from '../scenario/format.js';
+import { ScenarioModel } from '../scenario/evaluate.js';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface CommandResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: number;
+}
+
+export interface PortSpec {
+  readonly port: number;
+  readonly protocol: Protocol;
+}
+
+/** `80`, `80/TCP`, `53/udp`. */
+export function parsePortSpec(text: string): PortSpec {
+  const match = /^(\d{1,5})(?:\/([A-Za-z]+))?$/.exec(text.trim());
+  const port = match ? Number(match[1]) : NaN;
+  const protocol = (match?.[2] ?? 'TCP').toUpperCase();
+  if (!match || port < 1 || port > 65535 || !(PROTOCOLS as readonly string[]).includes(protocol)) {
+    throw new UsageError(`"${text}" is not a port: want PORT or PORT/PROTOCOL (TCP, UDP, SCTP), e.g. 80/TCP`);
+  }
+  return { port, protocol: protocol as Protocol };
+}
+
+export function parseFamily(text: string): Family {
+  const family = text === 'IPv4' || text === 'ipv4' || text === '4' ? 'IPv4' : text === 'IPv6' || text === 'ipv6' || text === '6' ? 'IPv6' : null;
+  if (family === null) throw new UsageError(`"${text}" is not an IP family: want IPv4 or IPv6`);
+  return family;
+}
+
+function loadCluster(files: readonly string[]): { cluster: ManifestCluster; stderr: string } {
+  if (files.length === 0) throw new UsageError('give manifests with -f <file or directory>');
+  const cluster = buildCluster(loadManifestFiles(files));
+  const stderr = cluster.diagnostics.map((d) => formatDiagnostic(d) + '\n').join('');
+  if (cluster.diagnostics.some((d) => d.level === 'error' && d.message.startsWith('cannot read'))) throw new UsageError(stderr.trim());
+  return { cluster, stderr };
+}
+
+export interface MatrixOptions {
+  readonly files: readonly string[];
+  readonly ports: readonly PortSpec[];
+  readonly family: Family;
+  readonly output: 'table' | 'json';
+}
+
+export function matrixCommand(options: MatrixOptions): CommandResult {
+  const { cluster, stderr } = loadCluster(options.files);
+  if (cluster.pods.length === 0) throw new UsageError('the manifests hold no Pod: the matrix needs pods (kubectl get pods -A -o yaml)');
+  const ports = options.ports.length > 0 ? options.ports : [{ port: 80, protocol: 'TCP' as const }];
+  const results: Record<string, Record<string, string>> = {};
+  for (const p of ports) {
+    const key = `${p.port}/${p.protocol}${options.family === 'IPv6' ? '/IPv6' : ''}`;
+    results[key] = connectivityMatrix(cluster.engine, cluster.pods, { ...p, family: options.family });
+  }
+  const stdout =
+    options.output === 'json'
+      ? JSON.stringify({ pods: cluster.pods, results }, null, 2) + '\n'
+      : Object.entries(results)
+          .map(([key, rows]) => formatMatrix(key, cluster.pods, rows))
+          .join('\n\n') + '\n';
+  return { stdout, stderr, code: 0 };
+}
+
+export function scenarioMatrixCommand(file: string, output: 'table' | 'json'): CommandResult {
+  const scenario = parseScenario(readFileSync(file, 'utf8'));
+  const steps = ScenarioModel.evaluate(scenario);
+  const pods = scenario.pods.map((p) => p.key);
+  const passed = scenario.steps.some((s) => s.expect) ? steps.every((s) => s.mismatches.length === 0) : null;
+  let stdout: string;
+  if (output === 'json') {
+    stdout = JSON.stringify({ scenario: scenario.name, pods, steps, passed }, null, 2) + '\n';
+  } else {
+    stdout = steps
+      .map((step, i) => {
+        const tables = Object.entries(step.results).map(([key, rows]) => formatMatrix(key, pods, rows));
+        const problems = step.mismatches.map((m) => `  mismatch ${m.probe} ${m.from} -> ${m.to}: expected ${m.expected}, policies say ${m.observed}`);
+        return [`# step ${i + 1}: ${step.name}`, ...tables, ...problems].join('\n\n');
+      })
+      .join('\n\n') + '\n';
+  }
+  return { stdout, stderr: '', code: passed === false ? 1 : 0 };
+}
+
+export interface ExplainOptions {
+  readonly files: readonly string[];
+  readonly from: string;
+  readonly to: string;
+  readonly port: PortSpec;
+  readonly family: Family | null;
+  readonly output: 'text' | 'json';
+}
+
+function endpoint(text: string, cluster: ManifestCluster): Endpoint {
+  if (familyOf(text) !== null) return { ip: text };
+  const key = text.includes('/') ? text : `default/${text}`;
+  if (!cluster.engine.pod(key)) throw new UsageError(`no pod ${key} in the manifests (pods: ${cluster.pods.join(', ') || 'none'})`);
+  return { pod: key };
+}
+
+function describeSide(title: string, v: SideVerdict): string {
+  const mark = v.allowed ? 'allows' : 'DENIES';
+  const lines = [`${title}: ${mark} - ${v.reason}`];
+  if (v.isolated) lines.push(`  selected by: ${v.policies.join(', ')}`);
+  return lines.join('\n');
+}
+
+export function explainText(query: { from: string; to: string; port: PortSpec; family: Family }, v: Verdict): string {
+  const head = `${query.from} (${v.srcIp ?? 'no address'}) -> ${query.to} (${v.dstIp ?? 'no address'}) ${query.port.port}/${query.port.protocol} ${query.family}: ${v.allowed ? 'ALLOWED' : 'DENIED'}`;
+  return [head, describeSide('egress of the source', v.egress), describeSide('ingress of the destination', v.ingress)].join('\n') + '\n';
+}
+
+export function explainCommand(options: ExplainOptions): CommandResult {
+  const { cluster, stderr } = loadCluster(options.files);
+  const src = endpoint(options.from, cluster);
+  const dst = endpoint(options.to, cluster);
+  const family = options.family ?? ('ip' in src ? familyOf(src.ip)! : 'ip' in dst ? familyOf(dst.ip)! : 'IPv4');
+  const verdict = decide(cluster.engine, { src, dst, port: options.port.port, protocol: options.port.protocol, family });
+  const query = { from: options.from, to: options.to, port: options.port, family };
+  const stdout = options.output === 'json' ? JSON.stringify({ ...query, ...verdict }, null, 2) + '\n' : explainText(query, verdict);
+  return { stdout, stderr, code: 0 };
+}
