@@ -58,14 +58,16 @@ function podIndexKeys(pod: Pod): string[] {
   return keys;
 }
 
+/**
+ * The index key under which a set's candidate pods are found, the narrowest one known without counting:
+ * a set scoped to one namespace is anchored there (a namespace holds few pods and few sets), otherwise
+ * on a label the pod selector requires, then on the named port; null means "check every pod".
+ */
 function setAnchor(def: PeerSetDef): string | null {
   switch (def.kind) {
-    case 'pods': {
-      if (def.port) return `port:${def.port.name}`;
-      const anchor = selectorAnchor(def.podSelector);
-      if (anchor !== null) return anchor;
-      return def.scope.kind === 'name' ? `ns:${def.scope.name}` : null;
-    }
+    case 'pods':
+      if (def.scope.kind === 'name') return `ns:${def.scope.name}`;
+      return selectorAnchor(def.podSelector) ?? (def.port ? `port:${def.port.name}` : null);
     case 'ipBlock':
     case 'all':
       return def.port ? `port:${def.port.name}` : null;
@@ -93,6 +95,8 @@ export class PolicyEngine {
   private readonly sortedPolicies = new Map<string, NetworkPolicy[]>();
   /** 'k=v', 'k', 'ns:<namespace>', 'port:<name>' -> pods. */
   private readonly podIndex = new Map<string, Set<ObjectKey>>();
+  /** Namespaces that hold at least one pod (known as Namespace objects or not). */
+  private readonly podNamespaces = new Set<string>();
   private readonly owners = new IpOwnership((key) => this.pods.get(key)?.pod);
   private readonly sets = new Map<string, PeerSetState>();
   private readonly setsById = new Map<string, PeerSetState>();
@@ -121,6 +125,7 @@ export class PolicyEngine {
       this.pods.set(key, { pod, owned: [], memberships: [] });
     }
     for (const k of podIndexKeys(pod)) addToIndex(this.podIndex, k, key);
+    this.podNamespaces.add(pod.namespace);
     this.owners.add(key, claimedAfter);
     // Every claimant of an address this pod gave up or took may have gained or lost it.
     const affected = this.owners.claimants([...claimedBefore, ...claimedAfter]);
@@ -135,6 +140,7 @@ export class PolicyEngine {
     const claimed = claimsIps(record.pod) ? record.pod.ips : [];
     this.owners.remove(key, claimed);
     for (const k of podIndexKeys(record.pod)) removeFromIndex(this.podIndex, k, key);
+    if (!this.podIndex.has(`ns:${namespace}`)) this.podNamespaces.delete(namespace);
     for (const set of record.memberships) {
       set.members.delete(key);
       this.changedSets.add(set.id);
@@ -396,11 +402,33 @@ export class PolicyEngine {
     if (!isPodDependent(def)) return;
     if (set.anchor === null) this.unanchoredSets.add(set);
     else addToIndex(this.setIndex, set.anchor, set);
-    const candidates = set.anchor === null ? this.pods.keys() : (this.podIndex.get(set.anchor) ?? []);
-    for (const podKey of candidates) {
+    for (const podKey of this.initialCandidates(set)) {
       const record = this.pods.get(podKey)!;
       if (this.evaluate(set, podKey, record, this.namespaceLabels(record.pod.namespace))) record.memberships.push(set);
     }
+  }
+
+  /**
+   * Pods that may belong to a new set: those under its anchor or, for a namespace selector, those of the
+   * namespaces it selects, whichever is fewer (a selector like `team=a` usually picks a few namespaces).
+   */
+  private initialCandidates(set: PeerSetState): Iterable<ObjectKey> {
+    const anchored: Iterable<ObjectKey> = set.anchor === null ? this.pods.keys() : (this.podIndex.get(set.anchor) ?? []);
+    const anchoredCount = set.anchor === null ? this.pods.size : (this.podIndex.get(set.anchor)?.size ?? 0);
+    if (set.def.kind !== 'pods' || set.def.scope.kind !== 'selector') return anchored;
+    const selector = set.def.scope.selector;
+    const byNamespace: Set<ObjectKey>[] = [];
+    let count = 0;
+    for (const name of this.podNamespaces) {
+      if (!selectorMatches(selector, this.namespaceLabels(name))) continue;
+      const pods = this.podIndex.get(`ns:${name}`)!;
+      byNamespace.push(pods);
+      count += pods.size;
+      if (count >= anchoredCount) return anchored;
+    }
+    return (function* () {
+      for (const pods of byNamespace) yield* pods;
+    })();
   }
 
   private releaseSet(def: PeerSetDef): void {

@@ -1,0 +1,44 @@
+# nftpol: every entry point. Node.js 24 comes from the npm package `node` (a devDependency), so
+# everything runs through node_modules/.bin on a machine that only has an older Node and npm.
+SHELL := /bin/bash
+NODE := node_modules/.bin/node
+NFTPOL := $(NODE) dist/src/cli/main.js
+SEEDS := examples/seeds
+
+.PHONY: all install build typecheck test unit demo bench-engine clean
+
+all: build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.package-lock.json
+
+build: install
+	npm run --silent build
+
+typecheck: install
+	npx --no-install tsc -p tsconfig.test.json --noEmit
+
+unit: build
+	npm test --silent
+
+test: typecheck unit
+
+# For now the demo is offline: the connectivity matrix of the seed pages' examples, policy by policy.
+demo: build
+	@echo "== no policy: everything connects"
+	@$(NFTPOL) matrix -f $(SEEDS)/pods.yaml --port 80/TCP
+	@for f in $(SEEDS)/0*.yaml; do \
+	  echo; echo "== $$f"; sed -n '1,2{/^#/p}' $$f; \
+	  $(NFTPOL) matrix -f $(SEEDS)/pods.yaml -f $$f --port 80/TCP --port 443/TCP --port 8080/TCP; \
+	done
+	@echo; echo "== why: nftpol explain --from default/other --to default/backend --port 80/TCP"
+	@$(NFTPOL) explain -f $(SEEDS)/pods.yaml -f $(SEEDS)/02-allow-frontend-to-backend.yaml --from default/other --to default/backend --port 80/TCP
+
+bench-engine: build
+	$(NODE) --expose-gc dist/bench/engine.js
+
+clean:
+	rm -rf dist
