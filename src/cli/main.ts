@@ -59,10 +59,10 @@ program
 program
   .command('explain')
   .description('say whether one connection is allowed and why: which policies isolate each side, which rule allows it')
-  .option('-f, --filename <path>', 'manifest file or directory (repeatable)', collect(String), [])
+  .addOption(new Option('-f, --filename <path>', 'manifest file or directory (repeatable)').argParser(collect(String)).default([], 'none'))
   .requiredOption('--from <pod|ip>', 'source: namespace/pod (or pod in default) or an IP address')
   .requiredOption('--to <pod|ip>', 'destination: namespace/pod or an IP address')
-  .option('-p, --port <port/protocol>', 'destination port, e.g. 80/TCP', parsePortSpec, { port: 80, protocol: 'TCP' })
+  .addOption(new Option('-p, --port <port/protocol>', 'destination port, e.g. 53/UDP').argParser(parsePortSpec).default({ port: 80, protocol: 'TCP' }, '80/TCP'))
   .option('--family <family>', 'IPv4 or IPv6 (default: the family of an IP given, else IPv4)', parseFamily)
   .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
   .action((opts: { filename: string[]; from: string; to: string; port: PortSpec; family?: 'IPv4' | 'IPv6'; output: 'text' | 'json' }) =>
