@@ -215,7 +215,7 @@ describe('pod lifecycle, hostNetwork and addresses', () => {
 
   test('a pod without an address gets no allow entries and appears in no set until it has one', () => {
     const engine = new PolicyEngine('n1');
-    const { policy: p } = normalizePolicy({ metadata: { namespace: 'x', name: 'p' }, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: {} }] }] } });
+    const { policy: p } = normalizePolicy({ metadata: { namespace: 'x', name: 'p' }, spec: { podSelector: {}, ingress: [{ _from: [{ podSelector: {} }] }] } });
     engine.upsertPolicy(p);
     engine.upsertPod({ namespace: 'x', name: 'a', labels: {}, node: 'n1', ips: [], phase: 'Pending', hostNetwork: false, ports: [] });
     const set = engine.peerSet([...engine.peerSetIds()][0]!)!;
@@ -234,6 +234,13 @@ describe('pod lifecycle, hostNetwork and addresses', () => {
     for (const p of c.engine.allPods()) engine.upsertPod(p);
     expect([...engine.localPods().keys()]).toEqual(['x/a']);
   });
+});
+
+test("client-node's deserialized `_from` means the wire's `from`", () => {
+  const wire = normalizePolicy({ metadata: { namespace: 'x', name: 'p' }, spec: { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { a: 'b' } } }] } as never] } });
+  const typed = normalizePolicy({ metadata: { namespace: 'x', name: 'p' }, spec: { podSelector: {}, ingress: [{ _from: [{ podSelector: { matchLabels: { a: 'b' } } }] }] } });
+  expect(typed).toEqual(wire);
+  expect(typed.policy.ingress![0]!.peers).toHaveLength(1);
 });
 
 describe('bad input never widens access', () => {

@@ -44,8 +44,9 @@ export class InvalidObjectError extends Error {
   }
 }
 
-// A rule of NetworkPolicy's `ingress` or `egress` list in the wire shape; ingress uses `from`, egress `to`.
-type WireRule = { from?: V1NetworkPolicyPeer[]; to?: V1NetworkPolicyPeer[]; ports?: V1NetworkPolicyPort[] };
+// A rule of NetworkPolicy's `ingress` or `egress` list. Ingress names its peers `from` on the wire (YAML,
+// JSON) but `_from` in client-node's deserialized objects (what informers deliver); egress uses `to`.
+type WireRule = { from?: V1NetworkPolicyPeer[]; _from?: V1NetworkPolicyPeer[]; to?: V1NetworkPolicyPeer[]; ports?: V1NetworkPolicyPort[] };
 
 export interface NormalizedPolicy {
   readonly policy: NetworkPolicy;
@@ -233,7 +234,7 @@ function normalizePort(port: V1NetworkPolicyPort, path: string, problems: Proble
 
 function normalizeRule(rule: WireRule, peersField: 'from' | 'to', path: string, problems: Problem[]): PolicyRule | null {
   const before = problems.length;
-  const wirePeers = rule[peersField] ?? [];
+  const wirePeers = (peersField === 'from' ? (rule._from ?? rule.from) : rule.to) ?? [];
   const peers: Peer[] = [];
   wirePeers.forEach((p, i) => {
     const peer = normalizePeer(p, `${path}.${peersField}[${i}]`, problems);
