@@ -125,45 +125,37 @@ function main(): void {
   gc();
   const heapAfter = process.memoryUsage().heapUsed;
 
-  // One pod label change, alternating local and remote pods, each change then undone.
-  const podLabelMs: number[] = [];
-  for (let s = 0; s < SAMPLES; s++) {
+  // Each sample applies one change, times it until the change report is taken, then undoes it.
+  const measure = (count: number, change: (s: number) => { apply: () => void; undo: () => void }): number[] =>
+    Array.from({ length: count }, (_, s) => {
+      const { apply, undo } = change(s);
+      const ms = timeMs(() => {
+        apply();
+        engine.takeChanges();
+      });
+      undo();
+      engine.takeChanges();
+      return ms;
+    });
+
+  const podLabelMs = measure(SAMPLES, (s) => {
     const pod = pods[(s * 7919) % pods.length]!;
     const changed = { ...pod, labels: { ...pod.labels, app: `app-${(Number(pod.labels.app!.slice(4)) + 1) % 10}` } };
-    podLabelMs.push(timeMs(() => {
-      engine.upsertPod(changed);
-      engine.takeChanges();
-    }));
-    engine.upsertPod(pod);
-    engine.takeChanges();
-  }
-
-  const nsLabelMs: number[] = [];
-  for (let s = 0; s < SAMPLES; s++) {
+    return { apply: () => engine.upsertPod(changed), undo: () => engine.upsertPod(pod) };
+  });
+  const nsLabelMs = measure(SAMPLES, (s) => {
     const ns = namespaces[(s * 31) % namespaces.length]!;
     const changed = { ...ns, labels: { ...ns.labels, team: `t${(s + 7) % 20}` } };
-    nsLabelMs.push(timeMs(() => {
-      engine.upsertNamespace(changed);
-      engine.takeChanges();
-    }));
-    engine.upsertNamespace(ns);
-    engine.takeChanges();
-  }
-
-  const policyMs: number[] = [];
-  for (let s = 0; s < SAMPLES; s++) {
+    return { apply: () => engine.upsertNamespace(changed), undo: () => engine.upsertNamespace(ns) };
+  });
+  const policyMs = measure(SAMPLES, (s) => {
     const policy = policies[(s * 13) % policies.length]!;
     const changed: NetworkPolicy = {
       ...policy,
       ingress: [...(policy.ingress ?? []), { peers: null, ports: [{ kind: 'number', protocol: 'TCP', port: 10000 + s, endPort: 10000 + s }] }],
     };
-    policyMs.push(timeMs(() => {
-      engine.upsertPolicy(changed);
-      engine.takeChanges();
-    }));
-    engine.upsertPolicy(policy);
-    engine.takeChanges();
-  }
+    return { apply: () => engine.upsertPolicy(changed), undo: () => engine.upsertPolicy(policy) };
+  });
 
   const result = {
     pods: pods.length,
