@@ -56,6 +56,17 @@ export function ipToBigInt(ip: string): bigint {
   return value;
 }
 
+/** The inverse of ipToBigInt. */
+export function bigIntToIp(value: bigint, family: Family): string {
+  const bytes: number[] = new Array<number>(family === 'IPv4' ? 4 : 16);
+  let rest = value;
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    bytes[i] = Number(rest & 255n);
+    rest >>= 8n;
+  }
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
 function bitsOf(family: Family): bigint {
   return family === 'IPv4' ? 32n : 128n;
 }

@@ -1,19 +1,7 @@
 // An ipBlock as nft interval set elements: the CIDR minus its exceptions, as disjoint address ranges of
 // one family. nft interval sets cannot subtract, so the subtraction happens here.
-import ipaddr from 'ipaddr.js';
-import { cidrRange, parseCidr } from '../model/ip.js';
+import { bigIntToIp, cidrRange, parseCidr } from '../model/ip.js';
 import type { Family } from '../model/types.js';
-
-function bigIntToIp(value: bigint, family: Family): string {
-  const length = family === 'IPv4' ? 4 : 16;
-  const bytes: number[] = new Array<number>(length);
-  let rest = value;
-  for (let i = length - 1; i >= 0; i--) {
-    bytes[i] = Number(rest & 255n);
-    rest >>= 8n;
-  }
-  return ipaddr.fromByteArray(bytes).toString();
-}
 
 export interface AddressRange {
   readonly family: Family;
