@@ -7,7 +7,7 @@ import { buildCluster, type ManifestCluster } from '../manifests/cluster.js';
 import { formatDiagnostic } from '../manifests/diagnostics.js';
 import { loadManifestFiles } from '../manifests/load.js';
 import { familyOf } from '../model/ip.js';
-import { PROTOCOLS, type Family, type Protocol } from '../model/types.js';
+import { isProtocol, type Family, type Protocol } from '../model/types.js';
 import { parseScenario } from '../scenario/format.js';
 import { ScenarioModel } from '../scenario/evaluate.js';
 
@@ -31,10 +31,10 @@ export function parsePortSpec(text: string): PortSpec {
   const match = /^(\d{1,5})(?:\/([A-Za-z]+))?$/.exec(text.trim());
   const port = match ? Number(match[1]) : NaN;
   const protocol = (match?.[2] ?? 'TCP').toUpperCase();
-  if (!match || port < 1 || port > 65535 || !(PROTOCOLS as readonly string[]).includes(protocol)) {
+  if (!match || port < 1 || port > 65535 || !isProtocol(protocol)) {
     throw new UsageError(`"${text}" is not a port: want PORT or PORT/PROTOCOL (TCP, UDP, SCTP), e.g. 80/TCP`);
   }
-  return { port, protocol: protocol as Protocol };
+  return { port, protocol };
 }
 
 export function parseFamily(text: string): Family {

@@ -11,7 +11,7 @@ import type {
 } from '@kubernetes/client-node';
 import { canonicalIp, cidrContainsCidr, cidrText, parseCidr } from './ip.js';
 import {
-  PROTOCOLS,
+  isProtocol,
   type ContainerPort,
   type LabelSelector,
   type Labels,
@@ -62,7 +62,7 @@ function copyLabels(labels: Record<string, string> | undefined): Labels {
 
 function protocolOf(value: string | undefined, path: string, problems: Problem[]): Protocol {
   if (value === undefined || value === '') return 'TCP';
-  if ((PROTOCOLS as readonly string[]).includes(value)) return value as Protocol;
+  if (isProtocol(value)) return value;
   problems.push({ path, message: `unsupported protocol "${value}" (want TCP, UDP or SCTP)` });
   return 'TCP';
 }
@@ -87,8 +87,8 @@ function containerPorts(containers: readonly V1Container[] | undefined): Contain
   const ports: ContainerPort[] = [];
   for (const container of containers ?? []) {
     for (const p of container.ports ?? []) {
-      const protocol = (PROTOCOLS as readonly string[]).includes(p.protocol ?? 'TCP') ? ((p.protocol ?? 'TCP') as Protocol) : null;
-      if (protocol === null || !Number.isInteger(p.containerPort)) continue;
+      const protocol = p.protocol ?? 'TCP';
+      if (!isProtocol(protocol) || !Number.isInteger(p.containerPort)) continue;
       ports.push(p.name ? { name: p.name, port: p.containerPort, protocol } : { port: p.containerPort, protocol });
     }
   }

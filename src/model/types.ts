@@ -4,6 +4,10 @@
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
+export function isProtocol(value: unknown): value is Protocol {
+  return (PROTOCOLS as readonly unknown[]).includes(value);
+}
+
 export type Family = 'IPv4' | 'IPv6';
 export type Direction = 'ingress' | 'egress';
 export const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];

@@ -2,7 +2,7 @@
 // (node i owns 10.244.i.0/24 and fd00:10:244:i::/64, node IP 172.18.0.(i+2) / fd00:172:18::(i+2)).
 import { parse } from 'yaml';
 import { cidrContainsIp, familyOf, parseCidr } from '../model/ip.js';
-import { PROTOCOLS, type Family, type Labels, type Protocol } from '../model/types.js';
+import { isProtocol, type Family, type Labels, type Protocol } from '../model/types.js';
 
 export class ScenarioError extends Error {
   override readonly name = 'ScenarioError';
@@ -100,8 +100,8 @@ function labelsOf(value: unknown, what: string): Labels {
 
 function protocolOf(value: unknown, what: string): Protocol {
   const text = value === undefined ? 'TCP' : String(value);
-  if (!(PROTOCOLS as readonly string[]).includes(text)) throw new ScenarioError(`${what}: protocol must be TCP, UDP or SCTP, not ${text}`);
-  return text as Protocol;
+  if (!isProtocol(text)) throw new ScenarioError(`${what}: protocol must be TCP, UDP or SCTP, not ${text}`);
+  return text;
 }
 
 function portOf(value: unknown, what: string): number {
