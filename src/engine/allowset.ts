@@ -3,6 +3,7 @@
 // compiles. Pure functions of a pod and the policies that select it.
 import type { Direction, NetworkPolicy, ObjectKey, Peer, Pod, PolicyRule, Protocol } from '../model/types.js';
 import { objectKey } from '../model/types.js';
+import { claimsIps } from './ipowners.js';
 import type { NamedPort, PeerSetDef } from './peerset.js';
 import { resolveNamedPort } from './peerset.js';
 import { selectorMatches } from './selector.js';
@@ -149,8 +150,8 @@ export function computePodAllow(
   idOf: (def: PeerSetDef) => string,
 ): PodAllow {
   const key = objectKey(pod.namespace, pod.name);
-  const enforceable = !pod.hostNetwork && pod.phase !== 'Succeeded' && pod.phase !== 'Failed';
-  if (!enforceable) return { pod: key, ips: ownedIps, ingress: NOT_ISOLATED, egress: NOT_ISOLATED };
+  // The pods that may own addresses are exactly the pods that can be isolated.
+  if (!claimsIps(pod)) return { pod: key, ips: ownedIps, ingress: NOT_ISOLATED, egress: NOT_ISOLATED };
   return {
     pod: key,
     ips: ownedIps,
