@@ -94,3 +94,13 @@ describe('the built binary', () => {
     expect(r.stderr).toMatch(/not a port/);
   });
 });
+
+test('a dropped rule is reported at its own line', () => {
+  const file = join(dir, 'bad-rule.yaml');
+  writeFileSync(
+    file,
+    ['apiVersion: networking.k8s.io/v1', 'kind: NetworkPolicy', 'metadata: {name: bad, namespace: x}', 'spec:', '  podSelector: {}', '  ingress:', '  - ports: [{port: 80}]', '  - from:', '    - ipBlock: {cidr: 10.0.0.0/33}', ''].join('\n'),
+  );
+  const out = matrixCommand({ files: [join(dir, 'cluster.yaml'), file], ports: [], family: 'IPv4', output: 'json' });
+  expect(out.stderr).toMatch(/error: .*bad-rule\.yaml:9: NetworkPolicy x\/bad spec\.ingress\[1\]\.from\[0\]\.ipBlock\.cidr: "10\.0\.0\.0\/33" is not a valid CIDR/);
+});

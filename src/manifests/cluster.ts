@@ -6,7 +6,7 @@ import { describeSelector, selectorIsEmpty, selectorMatches } from '../engine/se
 import { InvalidObjectError, normalizeNamespace, normalizePolicy, normalizePod } from '../model/normalize.js';
 import type { LabelSelector, NetworkPolicy, ObjectKey, Pod } from '../model/types.js';
 import { objectKey } from '../model/types.js';
-import { formatPath, type Diagnostic } from './diagnostics.js';
+import { formatPath, parsePath, type Diagnostic } from './diagnostics.js';
 import type { LoadedManifests, SourceObject } from './load.js';
 import { hintFor, unknownPolicyFields } from './schema.js';
 
@@ -49,19 +49,34 @@ function assignAddresses(pods: Pod[], diagnostics: Diagnostic[]): Pod[] {
   });
 }
 
-function lintSelectors(engine: PolicyEngine, policy: NetworkPolicy, source: SourceObject, out: Diagnostic[]): void {
-  const pods = [...engine.allPods()];
+/** What the selector lints compare against, gathered once for all policies. */
+interface LintContext {
+  readonly engine: PolicyEngine;
+  readonly pods: readonly Pod[];
+  readonly hasNamespaces: boolean;
+  readonly namespaceLabelKeys: ReadonlySet<string>;
+}
+
+function lintContext(engine: PolicyEngine): LintContext {
   const namespaces = [...engine.allNamespaces()];
+  return {
+    engine,
+    pods: [...engine.allPods()],
+    hasNamespaces: namespaces.length > 0,
+    namespaceLabelKeys: new Set(namespaces.flatMap((n) => Object.keys(n.labels))),
+  };
+}
+
+function lintSelectors({ engine, pods, hasNamespaces, namespaceLabelKeys }: LintContext, policy: NetworkPolicy, source: SourceObject, out: Diagnostic[]): void {
   const warn = (path: (string | number)[], message: string) =>
     out.push({ level: 'warning', file: source.file, line: source.lineOf(path), object: describe(source), path: formatPath(path), message });
   if (pods.length > 0 && !pods.some((p) => p.namespace === policy.namespace && selectorMatches(policy.podSelector, p.labels))) {
     warn(['spec', 'podSelector'], `selects no pod in namespace ${policy.namespace} (${describeSelector(policy.podSelector)})`);
   }
-  const knownKeys = new Set(namespaces.flatMap((n) => Object.keys(n.labels)));
   const checkNamespaceSelector = (selector: LabelSelector, path: (string | number)[]) => {
     const keys = [...Object.keys(selector.matchLabels), ...selector.matchExpressions.filter((e) => e.operator === 'In' || e.operator === 'Exists').map((e) => e.key)];
     for (const key of keys) {
-      if (namespaces.length > 0 && !knownKeys.has(key)) warn(path, `no namespace has the label "${key}"; label namespaces first (kubectl label namespace ...)`);
+      if (hasNamespaces && !namespaceLabelKeys.has(key)) warn(path, `no namespace has the label "${key}"; label namespaces first (kubectl label namespace ...)`);
     }
   };
   for (const direction of ['ingress', 'egress'] as const) {
@@ -108,7 +123,7 @@ export function buildCluster(loaded: LoadedManifests, node: string | null = null
           }
           const { policy, droppedRules } = normalizePolicy(withDefaultNamespace(object.raw as V1NetworkPolicy));
           for (const problem of droppedRules) {
-            diagnostics.push({ level: 'error', ...at(problem.path.split(/[.[\]]+/).filter(Boolean).map((s) => (/^\d+$/.test(s) ? Number(s) : s))), path: problem.path, message: `${problem.message}; the rule is left out (it allows nothing)` });
+            diagnostics.push({ level: 'error', ...at(parsePath(problem.path)), path: problem.path, message: `${problem.message}; the rule is left out (it allows nothing)` });
           }
           policies.push({ object, policy });
           break;
@@ -126,8 +141,9 @@ export function buildCluster(loaded: LoadedManifests, node: string | null = null
   const pods = assignAddresses(rawPods, diagnostics);
   for (const pod of pods) engine.upsertPod(pod);
   for (const { policy } of policies) engine.upsertPolicy(policy);
+  const context = lintContext(engine);
   for (const { object, policy } of policies) {
-    lintSelectors(engine, policy, object, diagnostics);
+    lintSelectors(context, policy, object, diagnostics);
   }
   engine.takeChanges();
   return { engine, pods: pods.map((p) => objectKey(p.namespace, p.name)), diagnostics };

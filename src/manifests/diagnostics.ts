@@ -19,6 +19,14 @@ export function formatPath(path: readonly (string | number)[]): string {
   return out;
 }
 
+/** The inverse of formatPath: `spec.ingress[0].from` to `['spec', 'ingress', 0, 'from']`. */
+export function parsePath(path: string): (string | number)[] {
+  return path
+    .split(/[.[\]]+/)
+    .filter(Boolean)
+    .map((part) => (/^\d+$/.test(part) ? Number(part) : part));
+}
+
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.file ? `${d.file}${d.line ? `:${d.line}` : ''}: ` : '';
   const what = [d.object, d.path].filter(Boolean).join(' ');
