@@ -216,24 +216,12 @@ export class PolicyEngine {
     return this.pods.get(key)?.pod;
   }
 
-  allPods(): Iterable<Pod> {
-    return [...this.pods.values()].map((r) => r.pod);
-  }
-
-  namespace(name: string): Namespace | undefined {
-    return this.namespaces.get(name);
+  *allPods(): Iterable<Pod> {
+    for (const record of this.pods.values()) yield record.pod;
   }
 
   allNamespaces(): Iterable<Namespace> {
     return this.namespaces.values();
-  }
-
-  policy(key: ObjectKey): NetworkPolicy | undefined {
-    return this.policies.get(key);
-  }
-
-  allPolicies(): Iterable<NetworkPolicy> {
-    return this.policies.values();
   }
 
   /** The labels a namespace is matched with; a namespace not (yet) seen has only its name label. */
