@@ -51,7 +51,7 @@ function addressOf(engine: PolicyEngine, endpoint: Endpoint, family: Family): { 
   const pod = engine.pod(endpoint.pod);
   if (!pod) throw new Error(`unknown pod ${endpoint.pod}`);
   // hostNetwork pods use their node's address; other pods only the addresses they own.
-  const ips = pod.hostNetwork ? pod.ips : (engine.podAllow(endpoint.pod)?.ips ?? []);
+  const ips = pod.hostNetwork ? pod.ips : engine.ownedIps(endpoint.pod);
   return { ip: ips.find((ip) => familyOf(ip) === family) ?? null, pod };
 }
 

@@ -229,6 +229,11 @@ export class PolicyEngine {
     return this.namespaces.get(name)?.labels ?? { [NAMESPACE_NAME_LABEL]: name };
   }
 
+  /** The addresses a pod owns (none for hostNetwork and terminal pods, or when another pod won them). */
+  ownedIps(key: ObjectKey): readonly string[] {
+    return this.pods.get(key)?.owned ?? [];
+  }
+
   /** The pod that owns an address, if any. */
   ownerOf(ip: string): ObjectKey | undefined {
     return this.owners.owner(ip);
