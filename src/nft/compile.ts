@@ -1,0 +1,167 @@
+// The engine's allow-sets as nftables objects: one chain per local pod and direction (bounded by the
+// node's pods), dispatched by verdict maps keyed by the pod's addresses, and peer sets shared by every
+// rule that uses them. No rule ever loops over pods: peers are set lookups, named ports are
+// `address . protocol . port` tuple lookups.
+import type { DirectionAllow, PodAllow, PortRange, ResolvedRule } from '../engine/allowset.js';
+import type { PolicyEngine } from '../engine/engine.js';
+import { familyOf } from '../model/ip.js';
+import type { Direction, ObjectKey, Protocol } from '../model/types.js';
+import { blockRanges, rangeElement } from './intervals.js';
+import { objectName } from './names.js';
+import { emptyState, type DispatchMap, type NftChain, type NftSet, type TableState } from './state.js';
+
+export type DenyAction = 'drop' | 'reject';
+
+export interface CompileOptions {
+  readonly denyAction: DenyAction;
+}
+
+type Fam = 'v4' | 'v6';
+const FAMILIES: readonly Fam[] = ['v4', 'v6'];
+const IP_KEYWORD: Record<Fam, string> = { v4: 'ip', v6: 'ip6' };
+
+export function setName(peerSetId: string, family: Fam): string {
+  return `peer-${peerSetId}-${family}`;
+}
+
+export function chainName(direction: Direction, pod: ObjectKey): string {
+  return objectName(direction === 'ingress' ? 'in' : 'out', pod);
+}
+
+export function denyCounterName(direction: Direction, pod: ObjectKey): string {
+  return objectName(direction === 'ingress' ? 'deny-in' : 'deny-out', pod);
+}
+
+function famOf(ip: string): Fam {
+  return familyOf(ip) === 'IPv6' ? 'v6' : 'v4';
+}
+
+function portMatches(ports: 'all' | readonly PortRange[]): string[] | null {
+  if (ports === 'all') return null;
+  const byProtocol = new Map<Protocol, PortRange[]>();
+  for (const range of ports) {
+    const list = byProtocol.get(range.protocol) ?? [];
+    list.push(range);
+    byProtocol.set(range.protocol, list);
+  }
+  const out: string[] = [];
+  for (const [protocol, ranges] of [...byProtocol].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const proto = protocol.toLowerCase();
+    if (ranges.some((r) => r.from === 0 && r.to === 65535)) {
+      out.push(`meta l4proto ${proto}`);
+      continue;
+    }
+    const items = [...new Set(ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)))];
+    out.push(`meta l4proto ${proto} th dport { ${items.join(', ')} }`);
+  }
+  return out;
+}
+
+/** The rules of one resolved policy rule, for both families. */
+function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, sets: Set<string>): string[] {
+  const field = direction === 'egress' ? 'daddr' : 'saddr';
+  const ports = portMatches(rule.ports);
+  const lines: string[] = [];
+  const withPorts = (peer: string) => (ports === null ? [`${peer}${verdict}`] : ports.map((p) => `${peer}${p} ${verdict}`));
+  if (rule.peers === 'all') {
+    lines.push(...withPorts(''));
+  } else {
+    for (const id of rule.peers) {
+      for (const fam of FAMILIES) {
+        const name = setName(id, fam);
+        sets.add(name);
+        lines.push(...withPorts(`${IP_KEYWORD[fam]} ${field} @${name} `));
+      }
+    }
+  }
+  for (const id of rule.namedPortSets) {
+    for (const fam of FAMILIES) {
+      const name = setName(id, fam);
+      sets.add(name);
+      lines.push(`${IP_KEYWORD[fam]} ${field} . meta l4proto . th dport @${name} ${verdict}`);
+    }
+  }
+  return lines;
+}
+
+/** The chain that judges one local pod's traffic in one direction; null when the pod is not isolated. */
+export function podChain(allow: PodAllow, direction: Direction, options: CompileOptions): NftChain | null {
+  const d: DirectionAllow = allow[direction];
+  if (!d.isolated || allow.ips.length === 0) return null;
+  // Egress that is allowed returns to the base chain, so that a destination pod on this node still gets
+  // its ingress check; ingress that is allowed is accepted.
+  const verdict = direction === 'egress' ? 'return' : 'accept';
+  const sets = new Set<string>();
+  const lines: string[] = [];
+  // A pod can always reach itself (hairpin through a Service comes back through the node).
+  for (const fam of FAMILIES) {
+    const own = allow.ips.filter((ip) => famOf(ip) === fam);
+    if (own.length > 0) lines.push(`${IP_KEYWORD[fam]} ${direction === 'egress' ? 'daddr' : 'saddr'} { ${own.join(', ')} } ${verdict}`);
+  }
+  for (const rule of d.rules) lines.push(...ruleLines(rule, direction, verdict, sets));
+  const counter = denyCounterName(direction, allow.pod);
+  if (options.denyAction === 'reject') {
+    lines.push(`meta l4proto tcp counter name "${counter}" reject with tcp reset`);
+    lines.push(`counter name "${counter}" reject with icmpx admin-prohibited`);
+  } else {
+    lines.push(`counter name "${counter}" drop`);
+  }
+  return { name: chainName(direction, allow.pod), rules: [...new Set(lines)], sets: [...sets].sort(), counters: [counter] };
+}
+
+/** The current content of a peer set of one family, as nft elements. */
+export function setContent(engine: PolicyEngine, name: string): NftSet | null {
+  const match = /^peer-([0-9a-f]+)-(v4|v6)$/.exec(name);
+  const view = match ? engine.peerSet(match[1]!) : undefined;
+  if (!match || !view) return null;
+  const family = match[2] as Fam;
+  const elements = new Set<string>();
+  if (view.def.kind === 'ipBlock' && view.def.port === undefined) {
+    for (const range of blockRanges(view.def.cidr, view.def.except)) {
+      if ((range.family === 'IPv4' ? 'v4' : 'v6') === family) elements.add(rangeElement(range));
+    }
+    return { name, family, kind: 'interval', elements };
+  }
+  const protocol = view.def.port?.protocol.toLowerCase();
+  for (const member of view.members.values()) {
+    for (const ip of member.ips) {
+      if (famOf(ip) !== family) continue;
+      elements.add(protocol === undefined ? ip : `${ip} . ${protocol} . ${member.port}`);
+    }
+  }
+  return { name, family, kind: protocol === undefined ? 'addr' : 'tuple', elements };
+}
+
+export function dispatchMap(direction: Direction, ip: string): DispatchMap {
+  return `${direction}-${famOf(ip)}` as DispatchMap;
+}
+
+/** Puts one local pod's chains and dispatch entries into a state (replacing nothing: see Dataplane). */
+export function addPod(state: TableState, allow: PodAllow, options: CompileOptions): void {
+  for (const direction of ['ingress', 'egress'] as const) {
+    const chain = podChain(allow, direction, options);
+    if (!chain) continue;
+    state.chains.set(chain.name, chain);
+    for (const ip of allow.ips) state.maps[dispatchMap(direction, ip)].set(ip, chain.name);
+  }
+}
+
+/** Adds every set the state's chains refer to that it does not hold yet. */
+export function fillSets(state: TableState, engine: PolicyEngine): void {
+  for (const chain of state.chains.values()) {
+    for (const name of chain.sets) {
+      if (state.sets.has(name)) continue;
+      const set = setContent(engine, name);
+      if (!set) throw new Error(`internal: chain ${chain.name} refers to unknown set ${name}`);
+      state.sets.set(name, set);
+    }
+  }
+}
+
+/** The whole desired table for the engine's local pods. */
+export function compileTable(engine: PolicyEngine, options: CompileOptions): TableState {
+  const state = emptyState();
+  for (const allow of engine.localPods().values()) addPod(state, allow, options);
+  fillSets(state, engine);
+  return state;
+}

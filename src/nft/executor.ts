@@ -1,0 +1,63 @@
+// Running nft. Every transaction is one `nft -f -` with the script on stdin (execa, no shell), so the
+// kernel applies all of it or none of it. A failure carries nft's message and the offending line.
+import { execa } from 'execa';
+
+export class NftError extends Error {
+  override readonly name = 'NftError';
+  constructor(
+    message: string,
+    /** 1-based line of the script nft complained about, when it said. */
+    readonly line: number | undefined,
+    /** That line's text. */
+    readonly lineText: string | undefined,
+    /** nft's whole error output. */
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs nft scripts and reads nftpol's table back; the real one and test doubles implement it. */
+export interface NftRunner {
+  /** Applies one script as one transaction; rejects with NftError. */
+  apply(script: string): Promise<void>;
+  /** `nft list table inet <table>`, or null when the table does not exist. */
+  listTable(table: string): Promise<string | null>;
+}
+
+/** Turns nft's stderr into an NftError that names the line of the script. */
+export function nftError(script: string, stderr: string): NftError {
+  const match = /^\/dev\/stdin:(\d+):\d+(?:-\d+)?: Error: (.*)$/m.exec(stderr);
+  if (!match) return new NftError(`nft failed: ${stderr.trim() || 'no message'}`, undefined, undefined, stderr);
+  const line = Number(match[1]);
+  const lineText = script.split('\n')[line - 1];
+  return new NftError(`nft rejected line ${line}: ${match[2]}${lineText !== undefined ? ` (${lineText.trim().slice(0, 200)})` : ''}`, line, lineText, stderr);
+}
+
+export interface NftCommandOptions {
+  /** The nft binary. */
+  readonly nft?: string;
+  /** Run inside this network namespace (`ip netns exec`), as the tests and the sandbox cluster do. */
+  readonly netns?: string;
+  /** Check only (`nft -c`): parse and validate in the kernel without committing. */
+  readonly checkOnly?: boolean;
+}
+
+export function nftCommand(options: NftCommandOptions = {}): NftRunner {
+  const nft = options.nft ?? 'nft';
+  const command = (args: string[]): [string, string[]] => (options.netns ? ['ip', ['netns', 'exec', options.netns, nft, ...args]] : [nft, args]);
+  return {
+    async apply(script) {
+      const [file, args] = command([...(options.checkOnly ? ['-c'] : []), '-f', '-']);
+      const result = await execa(file, args, { input: script, reject: false });
+      if (result.exitCode !== 0) throw nftError(script, String(result.stderr));
+    },
+    async listTable(table) {
+      const [file, args] = command(['list', 'table', 'inet', table]);
+      const result = await execa(file, args, { reject: false });
+      if (result.exitCode === 0) return String(result.stdout);
+      if (/No such file or directory/.test(String(result.stderr))) return null;
+      throw new NftError(`nft list failed: ${String(result.stderr).trim()}`, undefined, undefined, String(result.stderr));
+    },
+  };
+}

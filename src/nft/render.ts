@@ -1,0 +1,132 @@
+// nft scripts from table states: the full replacement (one atomic transaction that also clears whatever an
+// earlier run left) and the incremental transaction between two states. Every name in a script comes from
+// names.ts or compile.ts and every element from parsed addresses and numbers, so nothing a user wrote is
+// ever pasted in.
+import { counterNames, DISPATCH_MAPS, setType, type NftChain, type NftSet, type TableState } from './state.js';
+
+/** Where nftpol hooks and why (see README "Dataplane"). */
+export interface TableOptions {
+  readonly table: string;
+}
+
+const ELEMENTS_PER_LINE = 64;
+
+function elementLines(elements: Iterable<string>, indent: string): string[] {
+  const all = [...elements];
+  const lines: string[] = [];
+  for (let i = 0; i < all.length; i += ELEMENTS_PER_LINE) lines.push(indent + all.slice(i, i + ELEMENTS_PER_LINE).join(', '));
+  return lines;
+}
+
+function setDeclaration(set: NftSet): string {
+  return `type ${setType(set)};${set.kind === 'interval' ? ' flags interval;' : ''}`;
+}
+
+const ND_TYPES = 'nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect';
+
+/**
+ * The base chains. `forward` at priority filter runs after kube-proxy's DNAT (dstnat) and before its
+ * masquerade (srcnat): it sees the destination pod's address and port and the source pod's address.
+ * Egress of a local pod is dispatched first and returns when allowed, so that a destination pod on the
+ * same node still gets its ingress check. `input` covers a local pod talking to its own node (host
+ * network addresses), where only the pod's egress applies. Node-originated traffic takes `output`, which
+ * nftpol leaves alone: a pod's own node may always reach it.
+ */
+function baseChains(): string[] {
+  const common = [
+    'ct state established,related accept',
+    `icmpv6 type { ${ND_TYPES} } accept`,
+    'ip saddr vmap @egress-v4',
+    'ip6 saddr vmap @egress-v6',
+  ];
+  return [
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy accept;',
+    ...[...common, 'ip daddr vmap @ingress-v4', 'ip6 daddr vmap @ingress-v6'].map((r) => `    ${r}`),
+    '  }',
+    '  chain input {',
+    '    type filter hook input priority filter; policy accept;',
+    ...common.map((r) => `    ${r}`),
+    '  }',
+  ];
+}
+
+function mapType(name: string): string {
+  return name.endsWith('-v4') ? 'ipv4_addr' : 'ipv6_addr';
+}
+
+function sorted<T>(items: Iterable<T>, key: (t: T) => string): T[] {
+  return [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+/**
+ * Replaces nftpol's table in one transaction: `add` makes sure it exists, `delete` drops it with anything
+ * an earlier run left, and the block creates it again. The kernel applies all of it or nothing, so
+ * packets see the old table or the new one, never none.
+ */
+export function renderFull(state: TableState, options: TableOptions): string {
+  const t = options.table;
+  const lines = [`add table inet ${t}`, `delete table inet ${t}`, `table inet ${t} {`];
+  for (const counter of [...counterNames(state)].sort()) lines.push(`  counter ${counter} { }`);
+  for (const set of sorted(state.sets.values(), (s) => s.name)) {
+    if (set.elements.size === 0) {
+      lines.push(`  set ${set.name} { ${setDeclaration(set)} }`);
+    } else {
+      lines.push(`  set ${set.name} {`, `    ${setDeclaration(set)}`, '    elements = {', ...elementLines(set.elements, '      ').map((l, i, a) => (i < a.length - 1 ? `${l},` : l)), '    }', '  }');
+    }
+  }
+  for (const chain of sorted(state.chains.values(), (c) => c.name)) {
+    lines.push(`  chain ${chain.name} {`, ...chain.rules.map((r) => `    ${r}`), '  }');
+  }
+  for (const map of DISPATCH_MAPS) {
+    const entries = sorted(state.maps[map], ([ip]) => ip).map(([ip, chain]) => `${ip} : jump ${chain}`);
+    if (entries.length === 0) lines.push(`  map ${map} { type ${mapType(map)} : verdict; }`);
+    else lines.push(`  map ${map} {`, `    type ${mapType(map)} : verdict;`, '    elements = {', ...elementLines(entries, '      ').map((l, i, a) => (i < a.length - 1 ? `${l},` : l)), '    }', '  }');
+  }
+  lines.push(...baseChains(), '}');
+  return lines.join('\n') + '\n';
+}
+
+function chainChanged(a: NftChain | undefined, b: NftChain): boolean {
+  return a === undefined || a.rules.length !== b.rules.length || a.rules.some((r, i) => r !== b.rules[i]);
+}
+
+/**
+ * The transaction that turns `from` into `to`: only added and removed elements, and changed chains. Objects
+ * that are the same in memory are skipped without looking inside, which keeps a sync proportional to
+ * what changed. Empty when nothing changed.
+ */
+export function renderDiff(from: TableState, to: TableState, options: TableOptions): string {
+  const t = options.table;
+  const lines: string[] = [];
+  const oldCounters = counterNames(from);
+  const newCounters = counterNames(to);
+  for (const c of [...newCounters].sort()) if (!oldCounters.has(c)) lines.push(`add counter inet ${t} ${c}`);
+  for (const set of sorted(to.sets.values(), (s) => s.name)) {
+    const old = from.sets.get(set.name);
+    if (old === set) continue;
+    if (old === undefined) lines.push(`add set inet ${t} ${set.name} { ${setDeclaration(set)} }`);
+    const removed = old ? [...old.elements].filter((e) => !set.elements.has(e)) : [];
+    const added = old ? [...set.elements].filter((e) => !old.elements.has(e)) : [...set.elements];
+    for (const chunk of elementLines(removed, '')) lines.push(`delete element inet ${t} ${set.name} { ${chunk} }`);
+    for (const chunk of elementLines(added, '')) lines.push(`add element inet ${t} ${set.name} { ${chunk} }`);
+  }
+  for (const chain of sorted(to.chains.values(), (c) => c.name)) {
+    const old = from.chains.get(chain.name);
+    if (old === chain || !chainChanged(old, chain)) continue;
+    lines.push(old === undefined ? `add chain inet ${t} ${chain.name}` : `flush chain inet ${t} ${chain.name}`);
+    for (const rule of chain.rules) lines.push(`add rule inet ${t} ${chain.name} ${rule}`);
+  }
+  for (const map of DISPATCH_MAPS) {
+    const before = from.maps[map];
+    const after = to.maps[map];
+    const gone = [...before].filter(([ip, chain]) => after.get(ip) !== chain).map(([ip]) => ip);
+    const come = [...after].filter(([ip, chain]) => before.get(ip) !== chain).map(([ip, chain]) => `${ip} : jump ${chain}`);
+    if (gone.length > 0) lines.push(`delete element inet ${t} ${map} { ${gone.join(', ')} }`);
+    if (come.length > 0) lines.push(`add element inet ${t} ${map} { ${come.join(', ')} }`);
+  }
+  for (const name of [...from.chains.keys()].sort()) if (!to.chains.has(name)) lines.push(`delete chain inet ${t} ${name}`);
+  for (const name of [...from.sets.keys()].sort()) if (!to.sets.has(name)) lines.push(`delete set inet ${t} ${name}`);
+  for (const c of [...oldCounters].sort()) if (!newCounters.has(c)) lines.push(`delete counter inet ${t} ${c}`);
+  return lines.length === 0 ? '' : lines.join('\n') + '\n';
+}

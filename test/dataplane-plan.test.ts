@@ -1,0 +1,58 @@
+// The dataplane's incremental plans: after any sequence of events, the partially updated state equals a
+// full compilation, and a failed transaction makes the next sync a full one.
+import fc from 'fast-check';
+import { PolicyEngine } from '../src/engine/engine.js';
+import { compileTable } from '../src/nft/compile.js';
+import { Dataplane, planPartial } from '../src/nft/dataplane.js';
+import { renderDiff } from '../src/nft/render.js';
+import { event, World } from './support/arbitraries.js';
+import { plainState, RecordingRunner } from './support/nft.js';
+
+const options = { denyAction: 'drop' as const, table: 'nftpol' };
+
+test('partial plans equal a full compilation after any event sequence', () => {
+  fc.assert(
+    fc.property(fc.array(event, { minLength: 1, maxLength: 30 }), (events) => {
+      const engine = new PolicyEngine('n1');
+      const world = new World();
+      let committed = compileTable(engine, options);
+      for (const e of events) {
+        world.apply(engine, e);
+        const next = planPartial(engine, committed, engine.takeChanges(), options);
+        expect(plainState(next)).toEqual(plainState(compileTable(engine, options)));
+        // A diff between equal states is empty; between different ones it is not.
+        const script = renderDiff(committed, next, options);
+        expect(script === '').toBe(JSON.stringify(plainState(committed)) === JSON.stringify(plainState(next)));
+        committed = next;
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
+
+test('the first sync is full, later ones partial; a failure makes the next one full', async () => {
+  const engine = new PolicyEngine('n1');
+  const runner = new RecordingRunner();
+  const dataplane = new Dataplane(engine, runner, options);
+  engine.upsertPod({ namespace: 'x', name: 'a', labels: { app: 'a' }, node: 'n1', ips: ['10.0.0.1'], phase: 'Running', hostNetwork: false, ports: [] });
+  expect((await dataplane.sync(engine.takeChanges())).mode).toBe('full');
+  expect(runner.scripts[0]).toMatch(/^add table inet nftpol\ndelete table inet nftpol\ntable inet nftpol \{/);
+
+  engine.upsertPolicy({ namespace: 'x', name: 'p', podSelector: { matchLabels: {}, matchExpressions: [] }, ingress: [], egress: null });
+  const partial = await dataplane.sync(engine.takeChanges());
+  expect(partial.mode).toBe('partial');
+  expect(runner.scripts[1]).toContain('add chain inet nftpol in-x-a-');
+  expect(runner.scripts[1]).toContain('add element inet nftpol ingress-v4 { 10.0.0.1 : jump in-x-a-');
+  expect(runner.scripts[1]).not.toContain('delete table');
+
+  expect((await dataplane.sync(engine.takeChanges())).lines).toBe(0); // nothing changed: nft not run
+  expect(runner.scripts).toHaveLength(2);
+
+  engine.deletePolicy('x', 'p');
+  runner.failNext = '/dev/stdin:3:1-5: Error: Could not process rule: No such file or directory\n';
+  await expect(dataplane.sync(engine.takeChanges())).rejects.toThrow(/nft rejected line 3: Could not process rule/);
+  expect(dataplane.committedState).toBeNull();
+  const retry = await dataplane.sync(engine.takeChanges());
+  expect(retry.mode).toBe('full');
+  expect(runner.scripts[2]).not.toContain('jump in-x-a-');
+});
