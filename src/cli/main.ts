@@ -5,8 +5,10 @@ import { ScenarioError } from '../scenario/format.js';
 import {
   explainCommand,
   matrixCommand,
+  renderCommand,
   parseFamily,
   parsePortSpec,
+  parseTableName,
   scenarioMatrixCommand,
   UsageError,
   type CommandResult,
@@ -67,6 +69,18 @@ program
   .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
   .action((opts: { filename: string[]; from: string; to: string; port: PortSpec; family?: 'IPv4' | 'IPv6'; output: 'text' | 'json' }) =>
     run(() => explainCommand({ files: opts.filename, from: opts.from, to: opts.to, port: opts.port, family: opts.family ?? null, output: opts.output })),
+  );
+
+program
+  .command('render')
+  .description('print the nft script nftpol applies on a node for the manifests (or, with --diff, the incremental transaction)')
+  .addOption(new Option('-f, --filename <path>', 'manifest file or directory (repeatable)').argParser(collect(String)).default([], 'none'))
+  .requiredOption('--node <name>', "the node whose pods' rules to render (spec.nodeName)")
+  .addOption(new Option('--diff <path>', 'older manifests (repeatable): print only the transaction from them to -f').argParser(collect(String)).default([], 'none'))
+  .option('--table <name>', 'nftables table name (inet family)', parseTableName, 'nftpol')
+  .addOption(new Option('--deny-action <action>', 'what denied packets get').choices(['drop', 'reject']).default('drop'))
+  .action((opts: { filename: string[]; node: string; diff: string[]; table: string; denyAction: 'drop' | 'reject' }) =>
+    run(() => renderCommand({ files: opts.filename, node: opts.node, diff: opts.diff, table: opts.table, denyAction: opts.denyAction })),
   );
 
 try {

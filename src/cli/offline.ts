@@ -8,6 +8,8 @@ import { formatDiagnostic } from '../manifests/diagnostics.js';
 import { loadManifestFiles } from '../manifests/load.js';
 import { familyOf } from '../model/ip.js';
 import { isProtocol, type Family, type Protocol } from '../model/types.js';
+import { compileTable, type DenyAction } from '../nft/compile.js';
+import { renderDiff, renderFull } from '../nft/render.js';
 import { parseScenario } from '../scenario/format.js';
 import { ScenarioModel } from '../scenario/evaluate.js';
 
@@ -37,15 +39,21 @@ export function parsePortSpec(text: string): PortSpec {
   return { port, protocol };
 }
 
+/** nft table names nftpol accepts: letters, digits, `_` and `-`, starting with a letter, at most 64. */
+export function parseTableName(text: string): string {
+  if (!/^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/.test(text)) throw new UsageError(`"${text}" is not a table name nftpol uses: want a letter, then letters, digits, _ or -`);
+  return text;
+}
+
 export function parseFamily(text: string): Family {
   const family = text === 'IPv4' || text === 'ipv4' || text === '4' ? 'IPv4' : text === 'IPv6' || text === 'ipv6' || text === '6' ? 'IPv6' : null;
   if (family === null) throw new UsageError(`"${text}" is not an IP family: want IPv4 or IPv6`);
   return family;
 }
 
-function loadCluster(files: readonly string[]): { cluster: ManifestCluster; stderr: string } {
+function loadCluster(files: readonly string[], node: string | null = null): { cluster: ManifestCluster; stderr: string } {
   if (files.length === 0) throw new UsageError('give manifests with -f <file or directory>');
-  const cluster = buildCluster(loadManifestFiles(files));
+  const cluster = buildCluster(loadManifestFiles(files), node);
   const stderr = cluster.diagnostics.map((d) => formatDiagnostic(d) + '\n').join('');
   if (cluster.diagnostics.some((d) => d.level === 'error' && d.message.startsWith('cannot read'))) throw new UsageError(stderr.trim());
   return { cluster, stderr };
@@ -133,4 +141,28 @@ export function explainCommand(options: ExplainOptions): CommandResult {
   const query = { from: options.from, to: options.to, port: options.port, family };
   const stdout = options.output === 'json' ? JSON.stringify({ ...query, ...verdict }, null, 2) + '\n' : explainText(query, verdict);
   return { stdout, stderr, code: 0 };
+}
+
+export interface RenderOptions {
+  readonly files: readonly string[];
+  readonly node: string;
+  /** Older manifests: print the incremental transaction from their ruleset to this one. */
+  readonly diff: readonly string[];
+  readonly table: string;
+  readonly denyAction: DenyAction;
+}
+
+/** The nft script nftpol would apply on a node: the full replacement, or the diff from older manifests. */
+export function renderCommand(options: RenderOptions): CommandResult {
+  const { cluster, stderr } = loadCluster(options.files, options.node);
+  if (cluster.engine.localPods().size === 0) {
+    const nodes = [...new Set([...cluster.engine.allPods()].map((p) => p.node).filter(Boolean))].sort();
+    throw new UsageError(`no pod of the manifests runs on node "${options.node}" (nodes: ${nodes.join(', ') || 'none'}; set spec.nodeName)`);
+  }
+  const table = { table: options.table, denyAction: options.denyAction };
+  const desired = compileTable(cluster.engine, table);
+  if (options.diff.length === 0) return { stdout: renderFull(desired, table), stderr, code: 0 };
+  const older = loadCluster(options.diff, options.node);
+  const script = renderDiff(compileTable(older.cluster.engine, table), desired, table);
+  return { stdout: script === '' ? '# no change\n' : script, stderr: stderr + older.stderr, code: 0 };
 }

@@ -57,8 +57,11 @@ function portMatches(ports: 'all' | readonly PortRange[]): string[] | null {
   return out;
 }
 
-/** The rules of one resolved policy rule, for both families. */
-function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, sets: Set<string>): string[] {
+/**
+ * The rules of one resolved policy rule for the given families: only those of the local pod's own
+ * addresses, since only packets of those families are dispatched to its chain.
+ */
+function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, families: readonly Fam[], sets: Set<string>): string[] {
   const field = direction === 'egress' ? 'daddr' : 'saddr';
   const ports = portMatches(rule.ports);
   const lines: string[] = [];
@@ -67,7 +70,7 @@ function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, se
     lines.push(...withPorts(''));
   } else {
     for (const id of rule.peers) {
-      for (const fam of FAMILIES) {
+      for (const fam of families) {
         const name = setName(id, fam);
         sets.add(name);
         lines.push(...withPorts(`${IP_KEYWORD[fam]} ${field} @${name} `));
@@ -75,7 +78,7 @@ function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, se
     }
   }
   for (const id of rule.namedPortSets) {
-    for (const fam of FAMILIES) {
+    for (const fam of families) {
       const name = setName(id, fam);
       sets.add(name);
       lines.push(`${IP_KEYWORD[fam]} ${field} . meta l4proto . th dport @${name} ${verdict}`);
@@ -93,12 +96,13 @@ export function podChain(allow: PodAllow, direction: Direction, options: Compile
   const verdict = direction === 'egress' ? 'return' : 'accept';
   const sets = new Set<string>();
   const lines: string[] = [];
+  const families = FAMILIES.filter((fam) => allow.ips.some((ip) => famOf(ip) === fam));
   // A pod can always reach itself (hairpin through a Service comes back through the node).
-  for (const fam of FAMILIES) {
+  for (const fam of families) {
     const own = allow.ips.filter((ip) => famOf(ip) === fam);
-    if (own.length > 0) lines.push(`${IP_KEYWORD[fam]} ${direction === 'egress' ? 'daddr' : 'saddr'} { ${own.join(', ')} } ${verdict}`);
+    lines.push(`${IP_KEYWORD[fam]} ${direction === 'egress' ? 'daddr' : 'saddr'} { ${own.join(', ')} } ${verdict}`);
   }
-  for (const rule of d.rules) lines.push(...ruleLines(rule, direction, verdict, sets));
+  for (const rule of d.rules) lines.push(...ruleLines(rule, direction, verdict, families, sets));
   const counter = denyCounterName(direction, allow.pod);
   if (options.denyAction === 'reject') {
     lines.push(`meta l4proto tcp counter name "${counter}" reject with tcp reset`);

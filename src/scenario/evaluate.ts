@@ -47,15 +47,18 @@ function labelsOfObject(obj: Record<string, unknown>): Labels {
 
 /** The engine-side state of a scenario, advanced step by step. */
 export class ScenarioModel {
-  readonly engine = new PolicyEngine(null);
+  readonly engine: PolicyEngine;
   readonly pods: readonly string[];
-  private readonly podLabels = new Map<string, Labels>();
 
-  constructor(readonly scenario: Scenario) {
+  /** @param node the node whose pods are local (see PolicyEngine); every pod when null. */
+  constructor(
+    readonly scenario: Scenario,
+    node: string | null = null,
+  ) {
+    this.engine = new PolicyEngine(node);
     for (const ns of scenario.namespaces) this.engine.upsertNamespace(normalizeNamespace(namespaceObject(ns.name, ns.labels)));
     for (const pod of scenario.pods) {
       this.engine.upsertPod(normalizePod(podObject(pod)));
-      this.podLabels.set(pod.key, pod.labels);
     }
     this.pods = scenario.pods.map((p) => p.key);
   }
@@ -80,7 +83,6 @@ export class ScenarioModel {
           const key = `${metadata.namespace ?? 'default'}/${metadata.name}`;
           const pod = this.scenario.pods.find((p) => p.key === key);
           if (!pod) throw new ScenarioError(`Pod ${key} does not exist`);
-          this.podLabels.set(key, labelsOfObject(obj));
           this.engine.upsertPod(normalizePod(podObject(pod, labelsOfObject(obj))));
           break;
         }
