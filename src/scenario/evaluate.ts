@@ -1,7 +1,7 @@
 // What a scenario's policies say, computed by the engine alone: the expected side of every probe. The
 // sandbox cluster checks the same steps with real packets.
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
-import { PolicyEngine } from '../engine/engine.js';
+import { PolicyEngine, type EngineChanges } from '../engine/engine.js';
 import { connectivityMatrix } from '../engine/matrix.js';
 import { normalizeNamespace, normalizePod, normalizePolicy } from '../model/normalize.js';
 import type { Labels } from '../model/types.js';
@@ -63,7 +63,8 @@ export class ScenarioModel {
     this.pods = scenario.pods.map((p) => p.key);
   }
 
-  apply(step: Step): void {
+  /** Applies a step's objects and deletions; returns what changed in the engine. */
+  apply(step: Step): EngineChanges {
     for (const obj of step.apply) {
       const metadata = (obj.metadata ?? {}) as { name?: string; namespace?: string };
       switch (obj.kind) {
@@ -94,7 +95,7 @@ export class ScenarioModel {
       if (ref.kind !== 'NetworkPolicy') throw new ScenarioError(`cannot delete kind ${ref.kind}`);
       this.engine.deletePolicy(ref.namespace, ref.name);
     }
-    this.engine.takeChanges();
+    return this.engine.takeChanges();
   }
 
   /**

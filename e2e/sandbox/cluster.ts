@@ -1,0 +1,239 @@
+// A cluster made of network namespaces on one machine, wired as kindnet wires kind. Test tool.
+// - A fabric namespace holds a bridge that joins the nodes (node i: 172.18.0.(i+2), fd00:172:18::(i+2)).
+// - Each node is a namespace that routes: a /32 (/128) route per local pod over the pod's veth, and a
+//   route per other node's pod CIDR via that node.
+// - Each pod is a namespace with eth0 (its addresses as /32 and /128) and a default route to the node.
+// - ClusterIPs are DNAT rules in each node, in a table of their own, as kube-proxy would install them.
+// - Each pod runs one podproc process that serves its ports and probes on request.
+// Nothing outside these namespaces is touched; destroy() removes every namespace and process, and the
+// names carry a unique prefix so that runs never collide.
+import { execa, type ResultPromise } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { familyOf } from '../../src/model/ip.js';
+import type { Family, Protocol } from '../../src/model/types.js';
+import { nodeIp, type ScenarioPod } from '../../src/scenario/format.js';
+
+export interface ProbeTarget {
+  readonly ip: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+}
+
+interface PodProcess {
+  readonly child: ResultPromise;
+  readonly pending: Map<number, (ok: boolean) => void>;
+  nextId: number;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The compiled podproc next to this file (dist/e2e/sandbox when built; the tests run the built one). */
+function podprocPath(): string {
+  return here.includes(`${join('dist', 'e2e')}`) ? join(here, 'podproc.js') : join(here, '..', '..', 'dist', 'e2e', 'sandbox', 'podproc.js');
+}
+
+async function ip(args: string[], input?: string): Promise<void> {
+  const result = await execa('ip', args, { reject: false, ...(input !== undefined ? { input } : {}) });
+  if (result.exitCode !== 0) throw new Error(`ip ${args.join(' ')} failed: ${String(result.stderr).trim()}`);
+}
+
+/** Runs a batch of `ip` commands inside one namespace (`ip -n NS -batch -`). */
+async function ipBatch(namespace: string, commands: string[]): Promise<void> {
+  if (commands.length > 0) await ip(['-n', namespace, '-batch', '-'], commands.join('\n') + '\n');
+}
+
+async function sysctl(namespace: string, settings: Record<string, string>): Promise<void> {
+  const args = Object.entries(settings).flatMap(([k, v]) => ['-w', `${k}=${v}`]);
+  const result = await execa('ip', ['netns', 'exec', namespace, 'sysctl', '-q', ...args], { reject: false });
+  if (result.exitCode !== 0) throw new Error(`sysctl in ${namespace} failed: ${String(result.stderr).trim()}`);
+}
+
+export interface SandboxOptions {
+  readonly nodes: number;
+  readonly families: readonly Family[];
+  readonly pods: readonly ScenarioPod[];
+  /** ClusterIP per pod key, one per family (services DNAT to the pod's address, same port). */
+  readonly services?: ReadonlyMap<string, readonly string[]>;
+}
+
+export class SandboxCluster {
+  readonly prefix = `nftpol${randomBytes(3).toString('hex')}`;
+  private readonly namespaces: string[] = [];
+  private readonly processes = new Map<string, PodProcess>();
+
+  private constructor(readonly options: SandboxOptions) {}
+
+  fabric(): string {
+    return `${this.prefix}-fab`;
+  }
+
+  node(index: number): string {
+    return `${this.prefix}-n${index}`;
+  }
+
+  /** The namespace a pod's processes run in (its node's, for hostNetwork pods). */
+  podNamespace(pod: ScenarioPod): string {
+    return pod.hostNetwork ? this.node(pod.node) : `${this.prefix}-p${this.options.pods.indexOf(pod)}`;
+  }
+
+  static async create(options: SandboxOptions): Promise<SandboxCluster> {
+    const cluster = new SandboxCluster(options);
+    try {
+      await cluster.build();
+      return cluster;
+    } catch (error) {
+      await cluster.destroy();
+      throw error;
+    }
+  }
+
+  private async addNamespace(name: string): Promise<void> {
+    await ip(['netns', 'add', name]);
+    this.namespaces.push(name);
+    await ipBatch(name, ['link set lo up']);
+  }
+
+  private async build(): Promise<void> {
+    const { nodes, families, pods } = this.options;
+    const v4 = families.includes('IPv4');
+    const v6 = families.includes('IPv6');
+    await this.addNamespace(this.fabric());
+    await ipBatch(this.fabric(), ['link add br0 type bridge', 'link set br0 up']);
+    for (let i = 0; i < nodes; i++) {
+      const node = this.node(i);
+      await this.addNamespace(node);
+      await sysctl(node, {
+        'net.ipv4.ip_forward': '1',
+        'net.ipv6.conf.all.forwarding': '1',
+        'net.ipv4.conf.all.rp_filter': '0',
+        'net.ipv4.conf.default.rp_filter': '0',
+        'net.ipv6.conf.default.accept_dad': '0',
+      });
+      await ipBatch(this.fabric(), [`link add f${i} type veth peer name eth0 netns ${node}`, `link set f${i} master br0`, `link set f${i} up`]);
+      const commands = ['link set eth0 up'];
+      if (v4) commands.push(`addr add ${nodeIp(i, 'IPv4')}/16 dev eth0`);
+      if (v6) commands.push(`addr add ${nodeIp(i, 'IPv6')}/64 dev eth0 nodad`);
+      for (let k = 0; k < nodes; k++) {
+        if (k === i) continue;
+        if (v4) commands.push(`route add 10.244.${k}.0/24 via ${nodeIp(k, 'IPv4')}`);
+        if (v6) commands.push(`route add fd00:10:244:${k}::/64 via ${nodeIp(k, 'IPv6')}`);
+      }
+      await ipBatch(node, commands);
+    }
+    for (const [index, pod] of pods.entries()) {
+      if (pod.hostNetwork) continue;
+      const ns = this.podNamespace(pod);
+      const node = this.node(pod.node);
+      const hostSide = `v${index}`;
+      await this.addNamespace(ns);
+      await sysctl(ns, { 'net.ipv6.conf.all.accept_dad': '0', 'net.ipv6.conf.default.accept_dad': '0' });
+      await ipBatch(node, [`link add ${hostSide} type veth peer name eth0 netns ${ns}`, `link set ${hostSide} up`]);
+      const nodeCommands: string[] = [];
+      const podCommands = ['link set eth0 up'];
+      // The node side of every pod veth holds the gateway address, as the ptp CNI plugin sets it up.
+      if (v4) nodeCommands.push(`addr add 10.244.${pod.node}.1/32 dev ${hostSide}`);
+      if (v6) nodeCommands.push(`addr add fe80::1/64 dev ${hostSide} nodad`);
+      for (const address of pod.ips) {
+        if (familyOf(address) === 'IPv4') {
+          nodeCommands.push(`route add ${address}/32 dev ${hostSide}`);
+          podCommands.push(`addr add ${address}/32 dev eth0`, `route add 10.244.${pod.node}.1 dev eth0`, `route add default via 10.244.${pod.node}.1 dev eth0`);
+        } else {
+          nodeCommands.push(`route add ${address}/128 dev ${hostSide}`);
+          podCommands.push(`addr add ${address}/128 dev eth0 nodad`, 'route add default via fe80::1 dev eth0');
+        }
+      }
+      await ipBatch(node, nodeCommands);
+      await ipBatch(ns, podCommands);
+    }
+    await this.installServices();
+    await Promise.all(pods.map((pod) => this.startPodProcess(pod)));
+  }
+
+  /** kube-proxy's part: DNAT from each ClusterIP to its pod, in every node, at priority dstnat. */
+  private async installServices(): Promise<void> {
+    const services = this.options.services;
+    if (!services || services.size === 0) return;
+    const v4: string[] = [];
+    const v6: string[] = [];
+    for (const [key, clusterIps] of services) {
+      const pod = this.options.pods.find((p) => p.key === key);
+      if (!pod) continue;
+      for (const clusterIp of clusterIps) {
+        const family = familyOf(clusterIp);
+        const target = pod.ips.find((a) => familyOf(a) === family);
+        if (target) (family === 'IPv4' ? v4 : v6).push(`${clusterIp} : ${target}`);
+      }
+    }
+    const script = [
+      'table inet sandbox-kube-proxy {',
+      '  chain prerouting {',
+      '    type nat hook prerouting priority dstnat; policy accept;',
+      ...(v4.length ? [`    dnat ip to ip daddr map { ${v4.join(', ')} }`] : []),
+      ...(v6.length ? [`    dnat ip6 to ip6 daddr map { ${v6.join(', ')} }`] : []),
+      '  }',
+      '}',
+    ].join('\n');
+    for (let i = 0; i < this.options.nodes; i++) {
+      const result = await execa('ip', ['netns', 'exec', this.node(i), 'nft', '-f', '-'], { input: script, reject: false });
+      if (result.exitCode !== 0) throw new Error(`service DNAT in ${this.node(i)}: ${String(result.stderr).trim()}`);
+    }
+  }
+
+  private async startPodProcess(pod: ScenarioPod): Promise<void> {
+    const ports = pod.ports.map((p) => `${p.port}/${p.protocol}`);
+    const child = execa('ip', ['netns', 'exec', this.podNamespace(pod), process.execPath, podprocPath(), pod.name, ...ports], {
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: 'inherit',
+      reject: false,
+      buffer: false,
+    });
+    const proc: PodProcess = { child, pending: new Map(), nextId: 1 };
+    this.processes.set(pod.key, proc);
+    const lines = createInterface({ input: child.stdout! });
+    await new Promise<void>((ready, failed) => {
+      const timer = setTimeout(() => failed(new Error(`pod process for ${pod.key} did not start`)), 10000);
+      lines.on('line', (line) => {
+        const message = JSON.parse(line) as { ready?: boolean; id?: number; ok?: boolean };
+        if (message.ready) {
+          clearTimeout(timer);
+          ready();
+        } else if (message.id !== undefined) {
+          proc.pending.get(message.id)?.(message.ok === true);
+          proc.pending.delete(message.id);
+        }
+      });
+      void child.then((result) => {
+        clearTimeout(timer);
+        failed(new Error(`pod process for ${pod.key} exited (${result.exitCode})`));
+      });
+    });
+  }
+
+  /** Does a new connection from `from` reach the target (TCP connect, or a UDP reply) in time? */
+  probe(from: ScenarioPod, target: ProbeTarget, timeoutMs = 400): Promise<boolean> {
+    const proc = this.processes.get(from.key);
+    if (!proc) throw new Error(`no process for ${from.key}`);
+    const id = proc.nextId++;
+    return new Promise((resolve) => {
+      proc.pending.set(id, resolve);
+      proc.child.stdin!.write(`${JSON.stringify({ id, ...target, timeoutMs })}\n`);
+    });
+  }
+
+  /** Removes every process and namespace this cluster created; safe to call more than once. */
+  async destroy(): Promise<void> {
+    for (const proc of this.processes.values()) {
+      proc.child.stdin?.end();
+      proc.child.kill('SIGKILL');
+      await proc.child.catch(() => undefined);
+    }
+    this.processes.clear();
+    for (const name of this.namespaces.splice(0).reverse()) {
+      await execa('ip', ['netns', 'del', name], { reject: false });
+    }
+  }
+}

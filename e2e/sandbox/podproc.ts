@@ -1,0 +1,78 @@
+// The process that stands for a pod's containers in the sandbox cluster: it serves the pod's TCP and UDP
+// ports, and runs connectivity probes from the pod when asked on stdin (one JSON object per line),
+// answering on stdout. One long-lived process per pod keeps a probe to a new socket, not a new process.
+//
+// Usage: node podproc.js <name> <port/PROTOCOL>...
+// Probe request:  {"id": 1, "ip": "10.244.1.10", "port": 80, "protocol": "TCP", "timeoutMs": 400}
+// Probe answer:   {"id": 1, "ok": true}
+import { createSocket } from 'node:dgram';
+import { createServer, Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+
+const [name = 'pod', ...portSpecs] = process.argv.slice(2);
+
+function serve(spec: string): Promise<void> {
+  const [portText, protocol] = spec.split('/');
+  const port = Number(portText);
+  return new Promise((listening) => {
+    if (protocol === 'TCP') {
+      // Answers like an HTTP server, so that curl works as well as a bare connect.
+      const server = createServer((socket) => {
+        socket.on('error', () => undefined);
+        socket.once('data', () => socket.end(`HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n${name}\n`));
+      });
+      server.listen({ port, host: '::', ipv6Only: false }, listening);
+    } else if (protocol === 'UDP') {
+      const socket = createSocket({ type: 'udp6', ipv6Only: false });
+      socket.on('message', (_msg, rinfo) => socket.send(`${name}\n`, rinfo.port, rinfo.address));
+      socket.bind(port, '::', listening);
+    } else {
+      listening(); // SCTP: this kernel has no SCTP sockets; SCTP is probed with a raw INIT instead
+    }
+  });
+}
+
+function probeTcp(ip: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect({ host: ip, port }, () => done(true));
+  });
+}
+
+function probeUdp(ip: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket(ip.includes(':') ? 'udp6' : 'udp4');
+    const timer = setTimeout(() => done(false), timeoutMs);
+    function done(ok: boolean): void {
+      clearTimeout(timer);
+      socket.close();
+      resolve(ok);
+    }
+    socket.once('message', () => done(true));
+    socket.once('error', () => done(false));
+    socket.send('hostname\n', port, ip);
+  });
+}
+
+interface ProbeRequest {
+  readonly id: number;
+  readonly ip: string;
+  readonly port: number;
+  readonly protocol: string;
+  readonly timeoutMs: number;
+}
+
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const request = JSON.parse(line) as ProbeRequest;
+  const probe = request.protocol === 'UDP' ? probeUdp : probeTcp;
+  void probe(request.ip, request.port, request.timeoutMs).then((ok) => process.stdout.write(`${JSON.stringify({ id: request.id, ok })}\n`));
+});
+process.stdin.on('end', () => process.exit(0));
+void Promise.all(portSpecs.map(serve)).then(() => process.stdout.write(`${JSON.stringify({ ready: true })}\n`));

@@ -1,0 +1,49 @@
+// Probing every ordered pair of a scenario's pods in the sandbox cluster, as the scenario format defines
+// it: rows are sources, one character per destination, '.' connected, 'X' blocked, '-' the diagonal.
+import { familyOf } from '../../src/model/ip.js';
+import type { Probe, Scenario, ScenarioPod } from '../../src/scenario/format.js';
+import { probeKey } from '../../src/scenario/format.js';
+import type { SandboxCluster } from './cluster.js';
+
+/** ClusterIPs: pod j gets 10.96.0.(10+j) and fd00:10:96::(10+j) for the cluster's families. */
+export function serviceAddresses(scenario: Scenario): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  scenario.pods.forEach((pod, j) => {
+    const ips: string[] = [];
+    if (scenario.ipFamilies.includes('IPv4')) ips.push(`10.96.${Math.floor((10 + j) / 256)}.${(10 + j) % 256}`);
+    if (scenario.ipFamilies.includes('IPv6')) ips.push(`fd00:10:96::${(10 + j).toString(16)}`);
+    out.set(pod.key, ips);
+  });
+  return out;
+}
+
+function targetIp(services: Map<string, string[]>, to: ScenarioPod, probe: Probe): string | undefined {
+  const candidates = probe.via === 'service' ? (services.get(to.key) ?? []) : to.ips;
+  return candidates.find((ip) => familyOf(ip) === probe.family);
+}
+
+/** One probe over every ordered pair, all at once. */
+export async function probeMatrix(cluster: SandboxCluster, scenario: Scenario, services: Map<string, string[]>, probe: Probe, timeoutMs?: number): Promise<Record<string, string>> {
+  const rows: Record<string, string> = {};
+  await Promise.all(
+    scenario.pods.map(async (from) => {
+      const cells = await Promise.all(
+        scenario.pods.map(async (to) => {
+          if (from === to) return '-';
+          const ip = targetIp(services, to, probe);
+          if (ip === undefined) return 'X';
+          return (await cluster.probe(from, { ip, port: probe.port, protocol: probe.protocol }, timeoutMs)) ? '.' : 'X';
+        }),
+      );
+      rows[from.key] = cells.join('');
+    }),
+  );
+  return Object.fromEntries(scenario.pods.map((p) => [p.key, rows[p.key]!]));
+}
+
+/** Every probe of a step, keyed as the scenario output keys them. */
+export async function probeStep(cluster: SandboxCluster, scenario: Scenario, services: Map<string, string[]>, probes: readonly Probe[], timeoutMs?: number): Promise<Record<string, Record<string, string>>> {
+  const results: Record<string, Record<string, string>> = {};
+  for (const probe of probes) results[probeKey(probe)] = await probeMatrix(cluster, scenario, services, probe, timeoutMs);
+  return results;
+}
