@@ -1,4 +1,4 @@
-// Real packets: every shared example scenario in a sandbox cluster of network namespaces (nodes routing
+// Real packets: every shared example scenario and nftpol's own (e2e/scenarios) in a sandbox cluster of network namespaces (nodes routing
 // pods over veths with /32 routes, a second node over a link, ClusterIP DNAT standing in for kube-proxy),
 // each node's table programmed by the Dataplane through the real nft, full sync first and incremental
 // syncs for every later step. Needs root, nft and ip (CI has them).
@@ -11,16 +11,18 @@ import { nftCommand } from '../src/nft/executor.js';
 import { parseScenario, type Scenario } from '../src/scenario/format.js';
 import { compareWithExpect, ScenarioModel } from '../src/scenario/evaluate.js';
 import { nodeName } from '../src/scenario/objects.js';
-import { SHARED } from './support/paths.js';
+import { ROOT, SHARED } from './support/paths.js';
 
 import { jest } from '@jest/globals';
 
 jest.setTimeout(120_000);
 
-const dir = join(SHARED, 'scenarios', 'examples');
-const scenarios = readdirSync(dir)
-  .filter((f) => f.endsWith('.yaml'))
-  .map((f) => parseScenario(readFileSync(join(dir, f), 'utf8')));
+const dirs = [join(SHARED, 'scenarios', 'examples'), join(ROOT, 'e2e', 'scenarios')];
+const scenarios = dirs.flatMap((dir) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .map((f) => parseScenario(readFileSync(join(dir, f), 'utf8'))),
+);
 
 async function withCluster(scenario: Scenario, body: (cluster: SandboxCluster, services: Map<string, string[]>) => Promise<void>): Promise<void> {
   const services = serviceAddresses(scenario);

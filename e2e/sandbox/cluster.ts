@@ -29,11 +29,11 @@ interface PodProcess {
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-/** The compiled podproc next to this file (dist/e2e/sandbox when built; the tests run the built one). */
-function podprocPath(): string {
-  return here.includes(`${join('dist', 'e2e')}`) ? join(here, 'podproc.js') : join(here, '..', '..', 'dist', 'e2e', 'sandbox', 'podproc.js');
-}
+/** The repository root, from the sources (e2e/sandbox) or the build (dist/e2e/sandbox). */
+const root = here.includes(join('dist', 'e2e')) ? join(here, '..', '..', '..') : join(here, '..', '..');
+/** The pod process is always the built one: the tests run TypeScript in jest, pods run plain Node. */
+const PODPROC = join(root, 'dist', 'e2e', 'sandbox', 'podproc.js');
+const SCTP_INIT = join(root, 'e2e', 'sandbox', 'sctp_init.py');
 
 async function ip(args: string[], input?: string): Promise<void> {
   const result = await execa('ip', args, { reject: false, ...(input !== undefined ? { input } : {}) });
@@ -184,7 +184,7 @@ export class SandboxCluster {
 
   private async startPodProcess(pod: ScenarioPod): Promise<void> {
     const ports = pod.ports.map((p) => `${p.port}/${p.protocol}`);
-    const child = execa('ip', ['netns', 'exec', this.podNamespace(pod), process.execPath, podprocPath(), pod.name, ...ports], {
+    const child = execa('ip', ['netns', 'exec', this.podNamespace(pod), process.execPath, PODPROC, pod.name, ...ports], {
       stdin: 'pipe',
       stdout: 'pipe',
       stderr: 'inherit',
@@ -222,6 +222,36 @@ export class SandboxCluster {
       proc.pending.set(id, resolve);
       proc.child.stdin!.write(`${JSON.stringify({ id, ...target, timeoutMs })}\n`);
     });
+  }
+
+  /**
+   * Listens in `to` for SCTP INIT chunks to `port` for `seconds`; resolves `ready` once listening and
+   * `arrivals` with the source addresses seen. Raw sockets stand in for SCTP sockets, which this kernel
+   * lacks, so the check is one-way: the INIT arrived or it did not.
+   */
+  sctpReceiver(to: ScenarioPod, port: number, seconds: number): { ready: Promise<void>; arrivals: Promise<Set<string>> } {
+    const child = execa('ip', ['netns', 'exec', this.podNamespace(to), 'python3', SCTP_INIT, 'recv', String(port), String(seconds)], { reject: false, buffer: false, stdout: 'pipe' });
+    const lines = createInterface({ input: child.stdout! });
+    const arrivals = new Set<string>();
+    let listening!: () => void;
+    const ready = new Promise<void>((resolve) => (listening = resolve));
+    const done = new Promise<Set<string>>((resolve) => {
+      lines.on('line', (line) => {
+        const [word, address] = line.split(' ');
+        if (word === 'listening') listening();
+        if (word === 'arrived' && address) arrivals.add(address);
+      });
+      void child.then(() => {
+        listening();
+        resolve(arrivals);
+      });
+    });
+    return { ready, arrivals: done };
+  }
+
+  /** Sends one raw SCTP INIT from `from` to ip:port. */
+  async sendSctpInit(from: ScenarioPod, ip: string, port: number): Promise<void> {
+    await execa('ip', ['netns', 'exec', this.podNamespace(from), 'python3', SCTP_INIT, 'send', ip, String(port)]);
   }
 
   /** Removes every process and namespace this cluster created; safe to call more than once. */

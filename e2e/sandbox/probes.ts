@@ -22,8 +22,27 @@ function targetIp(services: Map<string, string[]>, to: ScenarioPod, probe: Probe
   return candidates.find((ip) => familyOf(ip) === probe.family);
 }
 
+/** SCTP: per destination one raw receiver, every other pod sends an INIT; '.' where it arrived. */
+async function probeSctpMatrix(cluster: SandboxCluster, scenario: Scenario, services: Map<string, string[]>, probe: Probe): Promise<Record<string, string>> {
+  const columns = await Promise.all(
+    scenario.pods.map(async (to) => {
+      const ip = targetIp(services, to, probe);
+      // A destination that does not serve the port would refuse the association, whatever the policies.
+      const serves = to.ports.some((p) => p.port === probe.port && p.protocol === 'SCTP');
+      if (ip === undefined || !serves) return scenario.pods.map((from) => (from === to ? '-' : 'X'));
+      const receiver = cluster.sctpReceiver(to, probe.port, 1.5);
+      await receiver.ready;
+      await Promise.all(scenario.pods.filter((from) => from !== to).map((from) => cluster.sendSctpInit(from, ip, probe.port)));
+      const arrived = await receiver.arrivals;
+      return scenario.pods.map((from) => (from === to ? '-' : from.ips.some((a) => arrived.has(a)) ? '.' : 'X'));
+    }),
+  );
+  return Object.fromEntries(scenario.pods.map((from, i) => [from.key, columns.map((column) => column[i]).join('')]));
+}
+
 /** One probe over every ordered pair, all at once. */
 export async function probeMatrix(cluster: SandboxCluster, scenario: Scenario, services: Map<string, string[]>, probe: Probe, timeoutMs?: number): Promise<Record<string, string>> {
+  if (probe.protocol === 'SCTP') return probeSctpMatrix(cluster, scenario, services, probe);
   const rows: Record<string, string> = {};
   await Promise.all(
     scenario.pods.map(async (from) => {
