@@ -2,7 +2,8 @@
 // policies and 250 pods on the local node. Prints the full computation time, the median time of single
 // changes (pod label, namespace label, policy), and heap per cluster pod.
 import { PolicyEngine } from '../src/engine/engine.js';
-import type { Namespace, NetworkPolicy, Pod } from '../src/model/types.js';
+import type { NetworkPolicy } from '../src/model/types.js';
+import { gc, makeNamespaces, makePods, makePolicies, median, timeMs } from './synthetic.js';
 
 const NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 1000);
 const PODS_PER_NAMESPACE = Number(process.env.BENCH_PODS_PER_NAMESPACE ?? 100);
@@ -10,107 +11,11 @@ const NODES = Number(process.env.BENCH_NODES ?? 400);
 const LOCAL_NODE = 'node-0';
 const SAMPLES = 201;
 
-const TIERS = ['web', 'api', 'db'];
-const ENVS = ['prod', 'dev', 'staging'];
-
-function gc(): void {
-  (globalThis as { gc?: () => void }).gc?.();
-}
-
-function ipFor(n: number): string {
-  const v = n + 1;
-  return `10.${(v >> 16) & 255}.${(v >> 8) & 255}.${v & 255}`;
-}
-
-function makeNamespaces(): Namespace[] {
-  return Array.from({ length: NAMESPACES }, (_, i) => ({
-    name: `ns-${i}`,
-    labels: { 'kubernetes.io/metadata.name': `ns-${i}`, team: `t${i % 20}`, env: ENVS[i % 3]!, ...(i % 100 === 0 ? { purpose: 'monitoring' } : {}) },
-  }));
-}
-
-function makePods(): Pod[] {
-  const pods: Pod[] = [];
-  for (let i = 0; i < NAMESPACES; i++) {
-    for (let j = 0; j < PODS_PER_NAMESPACE; j++) {
-      const n = i * PODS_PER_NAMESPACE + j;
-      pods.push({
-        namespace: `ns-${i}`,
-        name: `pod-${j}`,
-        labels: { app: `app-${j % 10}`, tier: TIERS[j % 3]!, 'pod-template-hash': `h${j % 7}` },
-        node: `node-${n % NODES}`,
-        ips: [ipFor(n)],
-        phase: 'Running',
-        hostNetwork: false,
-        ports: [
-          { name: 'http', port: 8080 + (j % 2), protocol: 'TCP' },
-          { name: 'metrics', port: 9090, protocol: 'TCP' },
-        ],
-      });
-    }
-  }
-  return pods;
-}
-
-function makePolicies(): NetworkPolicy[] {
-  const policies: NetworkPolicy[] = [];
-  const sel = (labels: Record<string, string>) => ({ matchLabels: labels, matchExpressions: [] });
-  for (let i = 0; i < NAMESPACES; i++) {
-    const namespace = `ns-${i}`;
-    policies.push(
-      { namespace, name: 'default-deny', podSelector: sel({}), ingress: [], egress: null },
-      {
-        namespace,
-        name: 'same-app',
-        podSelector: sel({ app: `app-${i % 10}` }),
-        ingress: [{ peers: [{ kind: 'pods', namespaceSelector: null, podSelector: sel({ app: `app-${i % 10}` }) }], ports: [{ kind: 'number', protocol: 'TCP', port: 8080, endPort: 8080 }] }],
-        egress: null,
-      },
-      {
-        namespace,
-        name: 'from-team-web',
-        podSelector: sel({ tier: 'api' }),
-        ingress: [{ peers: [{ kind: 'pods', namespaceSelector: sel({ team: `t${i % 20}` }), podSelector: sel({ tier: 'web' }) }], ports: [{ kind: 'named', protocol: 'TCP', name: 'http' }] }],
-        egress: null,
-      },
-      {
-        namespace,
-        name: 'api-egress',
-        podSelector: sel({ tier: 'api' }),
-        ingress: null,
-        egress: [
-          { peers: [{ kind: 'pods', namespaceSelector: null, podSelector: sel({ tier: 'db' }) }], ports: [{ kind: 'number', protocol: 'TCP', port: 5432, endPort: 5432 }] },
-          { peers: [{ kind: 'pods', namespaceSelector: sel({ 'kubernetes.io/metadata.name': 'ns-0' }), podSelector: sel({ app: 'app-0' }) }], ports: [{ kind: 'number', protocol: 'UDP', port: 53, endPort: 53 }] },
-          { peers: [{ kind: 'ipBlock', cidr: '192.168.0.0/16', except: ['192.168.1.0/24'] }], ports: null },
-        ],
-      },
-      {
-        namespace,
-        name: 'monitoring',
-        podSelector: sel({}),
-        ingress: [{ peers: [{ kind: 'pods', namespaceSelector: sel({ purpose: 'monitoring' }), podSelector: sel({}) }], ports: [{ kind: 'named', protocol: 'TCP', name: 'metrics' }] }],
-        egress: null,
-      },
-    );
-  }
-  return policies;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function timeMs(fn: () => void): number {
-  const start = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
 function main(): void {
-  const namespaces = makeNamespaces();
-  const policies = makePolicies();
-  const pods = makePods();
+  const shape = { namespaces: NAMESPACES, podsPerNamespace: PODS_PER_NAMESPACE, nodes: NODES };
+  const namespaces = makeNamespaces(shape);
+  const policies = makePolicies(shape, ['default-deny', 'same-app', 'from-team-web', 'api-egress', 'monitoring']);
+  const pods = makePods(shape);
   gc();
   const heapBefore = process.memoryUsage().heapUsed;
   const engine = new PolicyEngine(LOCAL_NODE);
