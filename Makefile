@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit demo bench-engine clean
+.PHONY: all install build typecheck test unit demo bench-engine bench-dataplane clean
 
 all: build
 
@@ -42,3 +42,7 @@ bench-engine: build
 
 clean:
 	rm -rf dist
+
+bench-dataplane: build
+	@command -v iperf3 >/dev/null || (apt-get update -qq && apt-get install -y -qq iperf3 >/dev/null)
+	$(NODE) dist/bench/dataplane.js

@@ -32,7 +32,8 @@ export function makePods(shape: ClusterShape): Pod[] {
         namespace: `ns-${i}`,
         name: `pod-${j}`,
         labels: { app: `app-${j % 10}`, tier: TIERS[j % 3]!, 'pod-template-hash': `h${j % 7}` },
-        node: `node-${n % shape.nodes}`,
+        // (i + j) rather than n spreads each node's pods over namespaces and label values.
+        node: `node-${(i + j) % shape.nodes}`,
         ips: [ipFor(n)],
         phase: 'Running',
         hostNetwork: false,

@@ -23,6 +23,12 @@ import { labelIndexKeys, selectorAnchor, selectorMatches } from './selector.js';
 export interface EngineChanges {
   readonly localPods: ReadonlySet<ObjectKey>;
   readonly peerSets: ReadonlySet<string>;
+  /**
+   * For changed sets that existed throughout the window: each member whose contribution changed, with
+   * its contribution before the window (undefined: it was not a member). Lets a consumer update a large
+   * set by its delta. Sets created or removed in the window are not here: take them whole.
+   */
+  readonly memberChanges?: ReadonlyMap<string, ReadonlyMap<ObjectKey, string | undefined>>;
 }
 
 interface PeerSetState {
@@ -105,6 +111,9 @@ export class PolicyEngine {
   private readonly local = new Map<ObjectKey, PodAllow>();
   private changedLocal = new Set<ObjectKey>();
   private changedSets = new Set<string>();
+  private memberChanges = new Map<string, Map<ObjectKey, string | undefined>>();
+  /** Sets created or removed in this window: no member deltas for them. */
+  private wholeSets = new Set<string>();
 
   /** @param node the node whose pods are local; null makes every pod local (the offline CLI). */
   constructor(readonly node: string | null) {}
@@ -142,8 +151,8 @@ export class PolicyEngine {
     for (const k of podIndexKeys(record.pod)) removeFromIndex(this.podIndex, k, key);
     if (!this.podIndex.has(`ns:${namespace}`)) this.podNamespaces.delete(namespace);
     for (const set of record.memberships) {
+      this.memberChanged(set, key, set.members.get(key));
       set.members.delete(key);
-      this.changedSets.add(set.id);
     }
     this.pods.delete(key);
     if (this.local.delete(key)) this.changedLocal.add(key);
@@ -191,9 +200,11 @@ export class PolicyEngine {
 
   /** Returns what changed since the previous call and starts a new change set. */
   takeChanges(): EngineChanges {
-    const changes = { localPods: this.changedLocal, peerSets: this.changedSets };
+    const changes = { localPods: this.changedLocal, peerSets: this.changedSets, memberChanges: this.memberChanges };
     this.changedLocal = new Set();
     this.changedSets = new Set();
+    this.memberChanges = new Map();
+    this.wholeSets = new Set();
     return changes;
   }
 
@@ -249,6 +260,11 @@ export class PolicyEngine {
     const members = new Map<ObjectKey, { ips: readonly string[]; port: number | null }>();
     for (const [k, v] of set.members) members.set(k, parseContribution(v));
     return { id, def: set.def, members };
+  }
+
+  /** A member's raw contribution to a set (see peerset.contribution), undefined when not a member. */
+  contributionOf(id: string, key: ObjectKey): string | undefined {
+    return this.setsById.get(id)?.members.get(key);
   }
 
   /** Does the set contain this address (and, for tuple sets, this protocol and port)? */
@@ -316,16 +332,32 @@ export class PolicyEngine {
     const previous = set.members.get(key);
     if (value !== null) {
       if (previous !== value) {
+        this.memberChanged(set, key, previous);
         set.members.set(key, value);
-        this.changedSets.add(set.id);
       }
       return true;
     }
     if (previous !== undefined) {
+      this.memberChanged(set, key, previous);
       set.members.delete(key);
-      this.changedSets.add(set.id);
     }
     return false;
+  }
+
+  /** Records that a member's contribution changed, keeping the first previous value of the window. */
+  private memberChanged(set: PeerSetState, key: ObjectKey, previous: string | undefined): void {
+    this.changedSets.add(set.id);
+    if (this.wholeSets.has(set.id)) return;
+    let members = this.memberChanges.get(set.id);
+    if (!members) this.memberChanges.set(set.id, (members = new Map()));
+    if (!members.has(key)) members.set(key, previous);
+  }
+
+  /** A set was created or removed: it is to be taken whole, not by member deltas. */
+  private setReplaced(id: string): void {
+    this.changedSets.add(id);
+    this.wholeSets.add(id);
+    this.memberChanges.delete(id);
   }
 
   private refreshLocal(key: ObjectKey, record: PodRecord): void {
@@ -391,7 +423,7 @@ export class PolicyEngine {
     };
     this.sets.set(key, set);
     this.setsById.set(set.id, set);
-    this.changedSets.add(set.id);
+    this.setReplaced(set.id);
     if (!isPodDependent(def)) return;
     if (set.anchor === null) this.unanchoredSets.add(set);
     else addToIndex(this.setIndex, set.anchor, set);
@@ -430,7 +462,7 @@ export class PolicyEngine {
     if (!set || --set.refs > 0) return;
     this.sets.delete(key);
     this.setsById.delete(set.id);
-    this.changedSets.add(set.id);
+    this.setReplaced(set.id);
     if (set.anchor === null) this.unanchoredSets.delete(set);
     else removeFromIndex(this.setIndex, set.anchor, set);
     for (const podKey of set.members.keys()) {

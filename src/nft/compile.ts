@@ -115,10 +115,10 @@ export function podChain(allow: PodAllow, direction: Direction, options: Compile
 
 /** The current content of a peer set of one family, as nft elements. */
 export function setContent(engine: PolicyEngine, name: string): NftSet | null {
-  const match = /^peer-([0-9a-f]+)-(v4|v6)$/.exec(name);
-  const view = match ? engine.peerSet(match[1]!) : undefined;
-  if (!match || !view) return null;
-  const family = match[2] as Fam;
+  const parsed = parseSetName(name);
+  const view = parsed ? engine.peerSet(parsed.id) : undefined;
+  if (!parsed || !view) return null;
+  const family = parsed.family;
   const elements = new Set<string>();
   if (view.def.kind === 'ipBlock' && view.def.port === undefined) {
     for (const range of blockRanges(view.def.cidr, view.def.except)) {
@@ -127,13 +127,20 @@ export function setContent(engine: PolicyEngine, name: string): NftSet | null {
     return { name, family, kind: 'interval', elements };
   }
   const protocol = view.def.port?.protocol.toLowerCase();
-  for (const member of view.members.values()) {
-    for (const ip of member.ips) {
-      if (famOf(ip) !== family) continue;
-      elements.add(protocol === undefined ? ip : `${ip} . ${protocol} . ${member.port}`);
-    }
-  }
+  for (const member of view.members.values()) for (const e of memberElements(member, family, protocol)) elements.add(e);
   return { name, family, kind: protocol === undefined ? 'addr' : 'tuple', elements };
+}
+
+/** The elements one member puts into a set of one family: addresses, or `address . protocol . port`. */
+export function memberElements(member: { readonly ips: readonly string[]; readonly port: number | null }, family: Fam, protocol: string | undefined): string[] {
+  const ips = member.ips.filter((ip) => famOf(ip) === family);
+  return protocol === undefined ? ips : ips.map((ip) => `${ip} . ${protocol} . ${member.port}`);
+}
+
+/** Parses a set name made by setName. */
+export function parseSetName(name: string): { id: string; family: Fam } | null {
+  const match = /^peer-([0-9a-f]+)-(v4|v6)$/.exec(name);
+  return match ? { id: match[1]!, family: match[2] as Fam } : null;
 }
 
 export function dispatchMap(direction: Direction, ip: string): DispatchMap {

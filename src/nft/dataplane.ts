@@ -5,10 +5,11 @@
 import type { EngineChanges } from '../engine/engine.js';
 import type { PolicyEngine } from '../engine/engine.js';
 import type { Direction } from '../model/types.js';
-import { addPod, chainName, fillSets, setContent, setName, type CompileOptions, compileTable } from './compile.js';
+import { parseContribution } from '../engine/peerset.js';
+import { addPod, chainName, compileTable, fillSets, memberElements, setContent, setName, type CompileOptions } from './compile.js';
 import type { NftRunner } from './executor.js';
-import { renderDiff, renderFull, type TableOptions } from './render.js';
-import { DISPATCH_MAPS, type TableState } from './state.js';
+import { renderDiff, renderFull, type SetDelta, type TableOptions } from './render.js';
+import { DISPATCH_MAPS, type NftSet, type TableState } from './state.js';
 
 export type SyncMode = 'full' | 'partial';
 
@@ -24,6 +25,8 @@ export interface SyncResult {
   /** Lines in the transaction (0: nothing to change, nft not run). */
   readonly lines: number;
   readonly durationMs: number;
+  /** Of which nft took (spawn, parse, kernel commit). */
+  readonly nftMs: number;
 }
 
 export type DataplaneOptions = CompileOptions & TableOptions;
@@ -43,9 +46,37 @@ function copyState(state: TableState): TableState {
   };
 }
 
+export interface PartialPlan {
+  readonly next: TableState;
+  /** Sets updated in place, by their element delta (see updateInPlace). */
+  readonly deltas: ReadonlyMap<string, SetDelta>;
+}
+
+/**
+ * Applies the engine's member deltas to a set's elements in place and returns the delta. In place,
+ * because copying a set of 100,000 addresses for a one-address change would cost more than the
+ * change: the committed state is only ever diffed once more and then replaced (or, after a failed
+ * transaction, dropped for a full sync).
+ */
+function updateInPlace(engine: PolicyEngine, set: NftSet, id: string, members: ReadonlyMap<string, string | undefined>, protocol: string | undefined): SetDelta {
+  const removed: string[] = [];
+  const added: string[] = [];
+  for (const [key, previous] of members) {
+    const current = engine.contributionOf(id, key);
+    const before = previous === undefined ? [] : memberElements(parseContribution(previous), set.family, protocol);
+    const after = current === undefined ? [] : memberElements(parseContribution(current), set.family, protocol);
+    for (const e of before) if (!after.includes(e)) removed.push(e);
+    for (const e of after) if (!before.includes(e)) added.push(e);
+  }
+  for (const e of removed) set.elements.delete(e);
+  for (const e of added) set.elements.add(e);
+  return { added, removed };
+}
+
 /** The next state after `changes`, built from `committed` by replacing only what changed. */
-export function planPartial(engine: PolicyEngine, committed: TableState, changes: EngineChanges, options: CompileOptions): TableState {
+export function planPartial(engine: PolicyEngine, committed: TableState, changes: EngineChanges, options: CompileOptions): PartialPlan {
   const next = copyState(committed);
+  const deltas = new Map<string, SetDelta>();
   for (const pod of changes.localPods) {
     const names = new Set(DIRECTIONS.map((d) => chainName(d, pod)));
     for (const name of names) next.chains.delete(name);
@@ -56,9 +87,17 @@ export function planPartial(engine: PolicyEngine, committed: TableState, changes
     if (allow) addPod(next, allow, options);
   }
   for (const id of changes.peerSets) {
+    const members = changes.memberChanges?.get(id);
+    const view = engine.peerSet(id);
     for (const family of ['v4', 'v6'] as const) {
       const name = setName(id, family);
-      if (!next.sets.has(name)) continue;
+      const existing = next.sets.get(name);
+      if (!existing) continue;
+      if (members && view && existing.kind !== 'interval') {
+        const delta = updateInPlace(engine, existing, id, members, view.def.port?.protocol.toLowerCase());
+        if (delta.added.length + delta.removed.length > 0) deltas.set(name, delta);
+        continue;
+      }
       const set = setContent(engine, name);
       if (set) next.sets.set(name, set);
       else next.sets.delete(name);
@@ -68,7 +107,7 @@ export function planPartial(engine: PolicyEngine, committed: TableState, changes
   for (const chain of next.chains.values()) for (const name of chain.sets) referenced.add(name);
   for (const name of next.sets.keys()) if (!referenced.has(name)) next.sets.delete(name);
   fillSets(next, engine);
-  return next;
+  return { next, deltas };
 }
 
 export class Dataplane {
@@ -90,13 +129,14 @@ export class Dataplane {
     this.committed = null;
   }
 
-  plan(changes: EngineChanges): SyncPlan {
+  /** The next state and its transaction. Consumes the committed state (sets change in place): sync() only. */
+  private plan(changes: EngineChanges): SyncPlan {
     if (this.committed === null) {
       const next = compileTable(this.engine, this.options);
       return { mode: 'full', next, script: renderFull(next, this.options) };
     }
-    const next = planPartial(this.engine, this.committed, changes, this.options);
-    return { mode: 'partial', next, script: renderDiff(this.committed, next, this.options) };
+    const { next, deltas } = planPartial(this.engine, this.committed, changes, this.options);
+    return { mode: 'partial', next, script: renderDiff(this.committed, next, this.options, deltas) };
   }
 
   /**
@@ -106,6 +146,7 @@ export class Dataplane {
   async sync(changes: EngineChanges): Promise<SyncResult> {
     const start = process.hrtime.bigint();
     const plan = this.plan(changes);
+    const nftStart = process.hrtime.bigint();
     if (plan.script !== '') {
       try {
         await this.runner.apply(plan.script);
@@ -114,8 +155,9 @@ export class Dataplane {
         throw error;
       }
     }
+    const end = process.hrtime.bigint();
     this.committed = plan.next;
     const lines = plan.script === '' ? 0 : plan.script.split('\n').length - 1;
-    return { mode: plan.mode, lines, durationMs: Number(process.hrtime.bigint() - start) / 1e6 };
+    return { mode: plan.mode, lines, durationMs: Number(end - start) / 1e6, nftMs: Number(end - nftStart) / 1e6 };
   }
 }

@@ -87,6 +87,12 @@ export function renderFull(state: TableState, options: TableOptions): string {
   return lines.join('\n') + '\n';
 }
 
+/** Elements added to and removed from a set that was updated in place. */
+export interface SetDelta {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
+
 function chainChanged(a: NftChain | undefined, b: NftChain): boolean {
   return a === undefined || a.rules.length !== b.rules.length || a.rules.some((r, i) => r !== b.rules[i]);
 }
@@ -94,9 +100,9 @@ function chainChanged(a: NftChain | undefined, b: NftChain): boolean {
 /**
  * The transaction that turns `from` into `to`: only added and removed elements, and changed chains. Objects
  * that are the same in memory are skipped without looking inside, which keeps a sync proportional to
- * what changed. Empty when nothing changed.
+ * what changed, except sets updated in place, whose `deltas` say what changed. Empty when nothing changed.
  */
-export function renderDiff(from: TableState, to: TableState, options: TableOptions): string {
+export function renderDiff(from: TableState, to: TableState, options: TableOptions, deltas: ReadonlyMap<string, SetDelta> = new Map()): string {
   const t = options.table;
   const lines: string[] = [];
   const oldCounters = counterNames(from);
@@ -104,10 +110,11 @@ export function renderDiff(from: TableState, to: TableState, options: TableOptio
   for (const c of [...newCounters].sort()) if (!oldCounters.has(c)) lines.push(`add counter inet ${t} ${c}`);
   for (const set of sorted(to.sets.values(), (s) => s.name)) {
     const old = from.sets.get(set.name);
-    if (old === set) continue;
+    const delta = deltas.get(set.name);
+    if (old === set && delta === undefined) continue;
     if (old === undefined) lines.push(`add set inet ${t} ${set.name} { ${setDeclaration(set)} }`);
-    const removed = old ? [...old.elements].filter((e) => !set.elements.has(e)) : [];
-    const added = old ? [...set.elements].filter((e) => !old.elements.has(e)) : [...set.elements];
+    const removed = delta ? delta.removed : old ? [...old.elements].filter((e) => !set.elements.has(e)) : [];
+    const added = delta ? delta.added : old ? [...set.elements].filter((e) => !old.elements.has(e)) : [...set.elements];
     for (const chunk of elementLines(removed, '')) lines.push(`delete element inet ${t} ${set.name} { ${chunk} }`);
     for (const chunk of elementLines(added, '')) lines.push(`add element inet ${t} ${set.name} { ${chunk} }`);
   }

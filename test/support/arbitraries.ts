@@ -80,14 +80,24 @@ export type Event =
   | { type: 'upsertPolicy'; policy: NetworkPolicy }
   | { type: 'deletePolicy'; namespace: string; name: string };
 
-export const event: fc.Arbitrary<Event> = fc.oneof(
-  { weight: 4, arbitrary: pod.map((p) => ({ type: 'upsertPod' as const, pod: p })) },
+const podEvents = [
+  { weight: 4, arbitrary: pod.map((p): Event => ({ type: 'upsertPod', pod: p })) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('deletePod' as const), namespace: fc.constantFrom(...NAMESPACES), name: fc.constantFrom('p1', 'p2', 'p3', 'p4') }) },
-  { weight: 2, arbitrary: namespace.map((ns) => ({ type: 'upsertNamespace' as const, ns })) },
+  { weight: 2, arbitrary: namespace.map((ns): Event => ({ type: 'upsertNamespace', ns })) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('deleteNamespace' as const), name: fc.constantFrom(...NAMESPACES) }) },
-  { weight: 3, arbitrary: policy.map((p) => ({ type: 'upsertPolicy' as const, policy: p })) },
+];
+const policyEvents = [
+  { weight: 3, arbitrary: policy.map((p): Event => ({ type: 'upsertPolicy', policy: p })) },
   { weight: 1, arbitrary: fc.record({ type: fc.constant('deletePolicy' as const), namespace: fc.constantFrom(...NAMESPACES), name: fc.constantFrom('np1', 'np2', 'np3') }) },
-);
+];
+
+/** Any event. */
+export const event: fc.Arbitrary<Event> = fc.oneof(...podEvents, ...policyEvents);
+
+/** Policies first, then only pod and namespace events: sets live long and change member by member. */
+export const podChurn: fc.Arbitrary<Event[]> = fc
+  .tuple(fc.array(policy.map((p): Event => ({ type: 'upsertPolicy', policy: p })), { minLength: 1, maxLength: 4 }), fc.array(fc.oneof(...podEvents), { minLength: 1, maxLength: 40 }))
+  .map(([policies, churn]) => [...policies, ...churn]);
 
 export class World {
   pods = new Map<string, Pod>();

@@ -1,0 +1,162 @@
+// make bench-dataplane, measured with the real nft in network namespaces this benchmark creates (and removes):
+// 1. Sync cost with 250 local pods, 2,000 policies and 100,000 remote pods (then 10,000): cold full sync,
+//    and the median time and transaction size of one pod add, one pod label change and one policy change.
+//    The baseline, measured in the same run, is a full sync for every change (what an agent that rebuilds
+//    its table on each sync pays).
+// 2. Packet cost between two pod namespaces through a node namespace: iperf3 throughput and new TCP
+//    connections per second, without an nftpol table and with the large table plus a policy that allows
+//    the probe.
+import { execa } from 'execa';
+import { PolicyEngine } from '../src/engine/engine.js';
+import type { NetworkPolicy, Pod } from '../src/model/types.js';
+import { Dataplane } from '../src/nft/dataplane.js';
+import { nftCommand } from '../src/nft/executor.js';
+import { ipFor, makeNamespaces, makePods, makePolicies, median, type ClusterShape } from './synthetic.js';
+
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 31);
+const created: string[] = [];
+
+async function run(file: string, args: string[], input?: string): Promise<string> {
+  const r = await execa(file, args, { reject: false, ...(input !== undefined ? { input } : {}) });
+  if (r.exitCode !== 0) throw new Error(`${file} ${args.join(' ')}: ${String(r.stderr).trim()}`);
+  return String(r.stdout);
+}
+
+async function cleanup(): Promise<void> {
+  for (const name of created.splice(0).reverse()) await execa('ip', ['netns', 'del', name], { reject: false });
+}
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+interface ChangeCost {
+  medianMs: number;
+  /** Of which the nft process. */
+  nftMedianMs: number;
+  lines: number;
+}
+
+interface SyncCost {
+  remotePods: number;
+  tableElements: number;
+  tableSets: number;
+  tableChains: number;
+  fullSyncMs: number;
+  podAdd: ChangeCost;
+  podLabelChange: ChangeCost;
+  policyChange: ChangeCost;
+  baselineFullSyncMedianMs: number;
+}
+
+async function syncCost(shape: ClusterShape): Promise<SyncCost> {
+  const engine = new PolicyEngine('node-0');
+  for (const ns of makeNamespaces(shape)) engine.upsertNamespace(ns);
+  const pods = makePods(shape);
+  for (const pod of pods) engine.upsertPod(pod);
+  const policies = makePolicies(shape, ['web-ingress', 'api-egress']);
+  for (const policy of policies) engine.upsertPolicy(policy);
+  const localPods = pods.filter((p) => p.node === 'node-0');
+  // nft runs directly in this process's own network namespace, as the agent runs in its node's.
+  const dataplane = new Dataplane(engine, nftCommand(), { table: 'nftpol', denyAction: 'drop' });
+  const fullSyncMs = await timed(() => dataplane.sync(engine.takeChanges()));
+  const state = dataplane.committedState!;
+  let tableElements = 0;
+  for (const set of state.sets.values()) tableElements += set.elements.size;
+
+  const measure = async (change: (s: number) => { apply: () => void; undo: () => void }) => {
+    const times: number[] = [];
+    const nft: number[] = [];
+    const lines: number[] = [];
+    for (let s = 0; s < SAMPLES; s++) {
+      const { apply, undo } = change(s);
+      const start = process.hrtime.bigint();
+      apply();
+      const result = await dataplane.sync(engine.takeChanges());
+      times.push(Number(process.hrtime.bigint() - start) / 1e6);
+      lines.push(result.lines);
+      nft.push(result.nftMs);
+      undo();
+      await dataplane.sync(engine.takeChanges());
+    }
+    return { medianMs: Number(median(times).toFixed(2)), nftMedianMs: Number(median(nft).toFixed(2)), lines: median(lines) };
+  };
+
+  // A new remote pod that falls into wide peer sets (web tier, a common app).
+  const podAdd = await measure((s) => {
+    // Same namespace and labels as a local pod, so it joins the wide sets that pod's policies use.
+    const template = localPods[s % localPods.length]!;
+    const pod: Pod = { ...template, name: `new-${s}`, node: 'node-7', ips: [ipFor(shape.namespaces * shape.podsPerNamespace + 10 + s)] };
+    return { apply: () => engine.upsertPod(pod), undo: () => engine.deletePod(pod.namespace, pod.name) };
+  });
+  // A local pod changes its tier: its chains change, and it moves between sets.
+  const podLabelChange = await measure((s) => {
+    const pod = localPods[(s * 7) % localPods.length]!;
+    const changed = { ...pod, labels: { ...pod.labels, tier: pod.labels.tier === 'api' ? 'web' : 'api' } };
+    return { apply: () => engine.upsertPod(changed), undo: () => engine.upsertPod(pod) };
+  });
+  // A policy of a namespace with local pods gets one more allowed port.
+  const localNamespaces = [...new Set(localPods.map((p) => p.namespace))];
+  const policyChange = await measure((s) => {
+    const namespace = localNamespaces[s % localNamespaces.length]!;
+    const policy = policies.find((p) => p.namespace === namespace && p.name === 'web-ingress')!;
+    const changed: NetworkPolicy = { ...policy, ingress: [...policy.ingress!, { peers: null, ports: [{ kind: 'number', protocol: 'TCP', port: 10000 + s, endPort: 10000 + s }] }] };
+    return { apply: () => engine.upsertPolicy(changed), undo: () => engine.upsertPolicy(policy) };
+  });
+  // Baseline: the same kind of change applied as a full sync.
+  const baseline: number[] = [];
+  for (let s = 0; s < Math.min(SAMPLES, 7); s++) {
+    dataplane.requestFullSync();
+    baseline.push(await timed(() => dataplane.sync(engine.takeChanges())));
+  }
+  return {
+    remotePods: pods.length - localPods.length,
+    tableElements,
+    tableSets: state.sets.size,
+    tableChains: state.chains.size,
+    fullSyncMs: Math.round(fullSyncMs),
+    podAdd,
+    podLabelChange,
+    policyChange,
+    baselineFullSyncMedianMs: Math.round(median(baseline)),
+  };
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, unknown> = {};
+  try {
+    console.log('nftpol dataplane benchmark (real nft in a network namespace)');
+    for (const [label, shape] of [
+      ['100k remote pods', { namespaces: 1000, podsPerNamespace: 100, nodes: 400 }],
+      ['10k remote pods', { namespaces: 1000, podsPerNamespace: 10, nodes: 40 }],
+    ] as const) {
+      const cost = await syncCost(shape);
+      await run('nft', ['delete', 'table', 'inet', 'nftpol']);
+      results[label] = cost;
+      console.log(`  ${label}: ${cost.tableElements} set elements in ${cost.tableSets} sets, ${cost.tableChains} chains`);
+      console.log(`    cold full sync               ${cost.fullSyncMs} ms            (goal <= 3000 ms)`);
+      for (const [what, c] of [['pod add', cost.podAdd], ['pod label change', cost.podLabelChange], ['policy change', cost.policyChange]] as const) {
+        console.log(`    ${what.padEnd(18)} median ${c.medianMs} ms (nft ${c.nftMedianMs} ms), ${c.lines} lines   (goal <= 20 ms)`);
+      }
+      console.log(`    baseline: full sync per change, median ${cost.baselineFullSyncMedianMs} ms`);
+    }
+    console.log(JSON.stringify(results));
+  } finally {
+    await cleanup();
+  }
+}
+
+// The benchmark programs nft in its own network namespace: it re-runs itself under `unshare -n`, so that
+// it can never touch the namespace it was started in.
+if (process.env.NFTPOL_BENCH_UNSHARED !== '1') {
+  const child = await execa('unshare', ['-n', process.execPath, ...process.execArgv, process.argv[1]!], {
+    env: { NFTPOL_BENCH_UNSHARED: '1' },
+    stdio: 'inherit',
+    reject: false,
+  });
+  process.exit(child.exitCode ?? 1);
+}
+process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+await main();
