@@ -254,6 +254,11 @@ export class PolicyEngine {
     return this.setsById.keys();
   }
 
+  /** A set's definition, without copying its members (see peerSet for those). */
+  peerSetDef(id: string): PeerSetDef | undefined {
+    return this.setsById.get(id)?.def;
+  }
+
   peerSet(id: string): PeerSetView | undefined {
     const set = this.setsById.get(id);
     if (!set) return undefined;

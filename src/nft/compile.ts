@@ -32,6 +32,14 @@ export function denyCounterName(direction: Direction, pod: ObjectKey): string {
   return objectName(direction === 'ingress' ? 'deny-in' : 'deny-out', pod);
 }
 
+/**
+ * `x` for one item, `{ x, y }` for several. Braces make an anonymous set in the kernel, and every set,
+ * anonymous ones included, makes each later `nft -f` slower (../shared/reference/nft-costs.md).
+ */
+function oneOrSet(items: readonly string[]): string {
+  return items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`;
+}
+
 function famOf(ip: string): Fam {
   return familyOf(ip) === 'IPv6' ? 'v6' : 'v4';
 }
@@ -52,7 +60,7 @@ function portMatches(ports: 'all' | readonly PortRange[]): string[] | null {
       continue;
     }
     const items = [...new Set(ranges.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)))];
-    out.push(`meta l4proto ${proto} th dport { ${items.join(', ')} }`);
+    out.push(`meta l4proto ${proto} th dport ${oneOrSet(items)}`);
   }
   return out;
 }
@@ -100,7 +108,7 @@ export function podChain(allow: PodAllow, direction: Direction, options: Compile
   // A pod can always reach itself (hairpin through a Service comes back through the node).
   for (const fam of families) {
     const own = allow.ips.filter((ip) => famOf(ip) === fam);
-    lines.push(`${IP_KEYWORD[fam]} ${direction === 'egress' ? 'daddr' : 'saddr'} { ${own.join(', ')} } ${verdict}`);
+    lines.push(`${IP_KEYWORD[fam]} ${direction === 'egress' ? 'daddr' : 'saddr'} ${oneOrSet(own)} ${verdict}`);
   }
   for (const rule of d.rules) lines.push(...ruleLines(rule, direction, verdict, families, sets));
   const counter = denyCounterName(direction, allow.pod);

@@ -88,13 +88,13 @@ export function planPartial(engine: PolicyEngine, committed: TableState, changes
   }
   for (const id of changes.peerSets) {
     const members = changes.memberChanges?.get(id);
-    const view = engine.peerSet(id);
+    const def = engine.peerSetDef(id);
     for (const family of ['v4', 'v6'] as const) {
       const name = setName(id, family);
       const existing = next.sets.get(name);
       if (!existing) continue;
-      if (members && view && existing.kind !== 'interval') {
-        const delta = updateInPlace(engine, existing, id, members, view.def.port?.protocol.toLowerCase());
+      if (members && def && existing.kind !== 'interval') {
+        const delta = updateInPlace(engine, existing, id, members, def.port?.protocol.toLowerCase());
         if (delta.added.length + delta.removed.length > 0) deltas.set(name, delta);
         continue;
       }
