@@ -32,7 +32,7 @@ test('a full sync replaces a stale table from an earlier run', async () => {
   expect((await dataplane.sync(engine.takeChanges())).mode).toBe('full');
   const listing = (await runner.listTable('nftpol'))!;
   expect(listing).not.toContain('stale');
-  expect(listing).toMatch(/10\.0\.0\.1 : jump in-x-a-/);
+  expect(listing).toMatch(/10\.0\.0\.1 : jump in-[0-9a-f]{16}/);
   // Other tables are never touched.
   await runner.apply('table inet someone-else {\n  chain c {\n  }\n}\n');
   await dataplane.sync(engine.takeChanges());
@@ -45,7 +45,7 @@ test('a failed transaction changes nothing, says which line, and the next sync i
   const before = await runner.listTable('nftpol');
   let error: unknown;
   try {
-    await runner.apply('add element inet nftpol ingress-v4 { 10.0.0.9 : jump in-x-a-0000000000 }\nadd chain inet nftpol this-one-is-fine\nadd rule inet nftpol no-such-chain drop\n');
+    await runner.apply('add element inet nftpol ingress-v4 { 10.0.0.9 : jump in-0000000000000000 }\nadd chain inet nftpol this-one-is-fine\nadd rule inet nftpol no-such-chain drop\n');
   } catch (e) {
     error = e;
   }
@@ -72,6 +72,6 @@ test('a failed transaction changes nothing, says which line, and the next sync i
   await execa('ip', ['netns', 'exec', ns, 'nft', 'flush', 'ruleset']); // drift on top of the failure
   expect((await dataplane.sync(engine.takeChanges())).mode).toBe('full');
   const listing = (await runner.listTable('nftpol'))!;
-  expect(listing).toMatch(/10\.0\.0\.1 : jump in-x-a-/);
-  expect(listing).toMatch(/10\.0\.0\.2 : jump in-x-b-/);
+  expect(listing).toMatch(/10\.0\.0\.1 : jump in-[0-9a-f]{16}/);
+  expect(listing).toMatch(/10\.0\.0\.2 : jump in-[0-9a-f]{16}/);
 });

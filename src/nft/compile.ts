@@ -2,13 +2,14 @@
 // node's pods), dispatched by verdict maps keyed by the pod's addresses, and peer sets shared by every
 // rule that uses them. No rule ever loops over pods: peers are set lookups, named ports are
 // `address . protocol . port` tuple lookups.
+import { createHash } from 'node:crypto';
 import type { DirectionAllow, PodAllow, PortRange, ResolvedRule } from '../engine/allowset.js';
 import type { PolicyEngine } from '../engine/engine.js';
 import { familyOf } from '../model/ip.js';
 import type { Direction, ObjectKey, Protocol } from '../model/types.js';
 import { blockRanges, rangeElement } from './intervals.js';
 import { objectName } from './names.js';
-import { emptyState, type DispatchMap, type NftChain, type NftSet, type TableState } from './state.js';
+import { emptyState, MAPS, SELF_SETS, DISPATCH_MAPS, type CounterMap, type DispatchMap, type NftChain, type NftSet, type TableState } from './state.js';
 
 export type DenyAction = 'drop' | 'reject';
 
@@ -22,10 +23,6 @@ const IP_KEYWORD: Record<Fam, string> = { v4: 'ip', v6: 'ip6' };
 
 export function setName(peerSetId: string, family: Fam): string {
   return `peer-${peerSetId}-${family}`;
-}
-
-export function chainName(direction: Direction, pod: ObjectKey): string {
-  return objectName(direction === 'ingress' ? 'in' : 'out', pod);
 }
 
 export function denyCounterName(direction: Direction, pod: ObjectKey): string {
@@ -95,8 +92,13 @@ function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, fa
   return lines;
 }
 
-/** The chain that judges one local pod's traffic in one direction; null when the pod is not isolated. */
-export function podChain(allow: PodAllow, direction: Direction, options: CompileOptions): NftChain | null {
+/**
+ * The policy chain for one local pod's traffic in one direction, or null when the pod is not isolated
+ * that way. Its rules depend only on the pod's allow-set (not on its name or addresses), and its name
+ * is a hash of them, so local pods with the same policies share one chain: the chain count follows the
+ * number of distinct allow-sets on the node, not the number of pods.
+ */
+export function policyChain(allow: PodAllow, direction: Direction, options: CompileOptions): NftChain | null {
   const d: DirectionAllow = allow[direction];
   if (!d.isolated || allow.ips.length === 0) return null;
   // Egress that is allowed returns to the base chain, so that a destination pod on this node still gets
@@ -105,20 +107,16 @@ export function podChain(allow: PodAllow, direction: Direction, options: Compile
   const sets = new Set<string>();
   const lines: string[] = [];
   const families = FAMILIES.filter((fam) => allow.ips.some((ip) => famOf(ip) === fam));
-  // A pod can always reach itself (hairpin through a Service comes back through the node).
-  for (const fam of families) {
-    const own = allow.ips.filter((ip) => famOf(ip) === fam);
-    lines.push(`${IP_KEYWORD[fam]} ${direction === 'egress' ? 'daddr' : 'saddr'} ${oneOrSet(own)} ${verdict}`);
-  }
   for (const rule of d.rules) lines.push(...ruleLines(rule, direction, verdict, families, sets));
-  const counter = denyCounterName(direction, allow.pod);
-  if (options.denyAction === 'reject') {
-    lines.push(`meta l4proto tcp counter name "${counter}" reject with tcp reset`);
-    lines.push(`counter name "${counter}" reject with icmpx admin-prohibited`);
-  } else {
-    lines.push(`counter name "${counter}" drop`);
-  }
-  return { name: chainName(direction, allow.pod), rules: [...new Set(lines)], sets: [...sets].sort(), counters: [counter] };
+  // Count the denied packet against the local pod (its address picks its counter), then deny it.
+  const own = direction === 'egress' ? 'saddr' : 'daddr';
+  const counters = direction === 'egress' ? 'deny-out' : 'deny-in';
+  for (const fam of families) lines.push(`counter name ${IP_KEYWORD[fam]} ${own} map @${counters}-${fam}`);
+  if (options.denyAction === 'reject') lines.push('meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited');
+  else lines.push('drop');
+  const rules = [...new Set(lines)];
+  const hash = createHash('sha256').update(rules.join('\n')).digest('hex').slice(0, 16);
+  return { name: `${direction === 'egress' ? 'out' : 'in'}-${hash}`, rules, sets: [...sets].sort() };
 }
 
 /** The current content of a peer set of one family, as nft elements. */
@@ -155,14 +153,59 @@ export function dispatchMap(direction: Direction, ip: string): DispatchMap {
   return `${direction}-${famOf(ip)}` as DispatchMap;
 }
 
-/** Puts one local pod's chains and dispatch entries into a state (replacing nothing: see Dataplane). */
+function counterMap(direction: Direction, ip: string): CounterMap {
+  return `${direction === 'egress' ? 'deny-out' : 'deny-in'}-${famOf(ip)}` as CounterMap;
+}
+
+function pair(ip: string): string {
+  return `${ip} . ${ip}`;
+}
+
+/** Puts one local pod's dispatch entries, counters and chains into a state. */
 export function addPod(state: TableState, allow: PodAllow, options: CompileOptions): void {
+  let isolated = false;
   for (const direction of ['ingress', 'egress'] as const) {
-    const chain = podChain(allow, direction, options);
+    const chain = policyChain(allow, direction, options);
     if (!chain) continue;
-    state.chains.set(chain.name, chain);
-    for (const ip of allow.ips) state.maps[dispatchMap(direction, ip)].set(ip, chain.name);
+    isolated = true;
+    // Keep the object already there: same name, same rules, and identity tells renderDiff to skip it.
+    if (!state.chains.has(chain.name)) state.chains.set(chain.name, chain);
+    for (const ip of allow.ips) {
+      state.maps[dispatchMap(direction, ip)].set(ip, chain.name);
+      state.maps[counterMap(direction, ip)].set(ip, denyCounterName(direction, allow.pod));
+    }
   }
+  if (!isolated) return;
+  state.podAddresses.set(allow.pod, allow.ips);
+  // A pod can always reach itself, also through a Service that sends it back through the node.
+  for (const ip of allow.ips) replaceSet(state, `self-${famOf(ip)}`, (elements) => elements.add(pair(ip)));
+}
+
+/** Removes one local pod's entries (by the addresses it had), leaving chains and sets to pruneUnused. */
+export function removePod(state: TableState, pod: ObjectKey): void {
+  const ips = state.podAddresses.get(pod);
+  if (!ips) return;
+  state.podAddresses.delete(pod);
+  for (const map of MAPS) for (const ip of ips) state.maps[map].delete(ip);
+  for (const ip of ips) replaceSet(state, `self-${famOf(ip)}`, (elements) => elements.delete(pair(ip)));
+}
+
+/** Copy-on-write for the small self sets, so that the committed state stays as it was. */
+function replaceSet(state: TableState, name: string, change: (elements: Set<string>) => void): void {
+  const set = state.sets.get(name)!;
+  const elements = new Set(set.elements);
+  change(elements);
+  state.sets.set(name, { ...set, elements });
+}
+
+/** Drops chains no dispatch entry jumps to and peer sets no remaining chain refers to. */
+export function pruneUnused(state: TableState): void {
+  const chains = new Set<string>();
+  for (const map of DISPATCH_MAPS) for (const chain of state.maps[map].values()) chains.add(chain);
+  for (const name of state.chains.keys()) if (!chains.has(name)) state.chains.delete(name);
+  const sets = new Set<string>(SELF_SETS);
+  for (const chain of state.chains.values()) for (const name of chain.sets) sets.add(name);
+  for (const name of state.sets.keys()) if (!sets.has(name)) state.sets.delete(name);
 }
 
 /** Adds every set the state's chains refer to that it does not hold yet. */

@@ -4,12 +4,11 @@
 // never read back from the kernel for this).
 import type { EngineChanges } from '../engine/engine.js';
 import type { PolicyEngine } from '../engine/engine.js';
-import type { Direction } from '../model/types.js';
 import { parseContribution } from '../engine/peerset.js';
-import { addPod, chainName, compileTable, fillSets, memberElements, setContent, setName, type CompileOptions } from './compile.js';
+import { addPod, compileTable, fillSets, memberElements, pruneUnused, removePod, setContent, setName, type CompileOptions } from './compile.js';
 import type { NftRunner } from './executor.js';
 import { renderDiff, renderFull, type SetDelta, type TableOptions } from './render.js';
-import { DISPATCH_MAPS, type NftSet, type TableState } from './state.js';
+import { MAPS, type MapName, type NftSet, type TableState } from './state.js';
 
 export type SyncMode = 'full' | 'partial';
 
@@ -31,18 +30,12 @@ export interface SyncResult {
 
 export type DataplaneOptions = CompileOptions & TableOptions;
 
-const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];
-
 function copyState(state: TableState): TableState {
   return {
     sets: new Map(state.sets),
     chains: new Map(state.chains),
-    maps: {
-      'ingress-v4': new Map(state.maps['ingress-v4']),
-      'ingress-v6': new Map(state.maps['ingress-v6']),
-      'egress-v4': new Map(state.maps['egress-v4']),
-      'egress-v6': new Map(state.maps['egress-v6']),
-    },
+    maps: Object.fromEntries(MAPS.map((m) => [m, new Map(state.maps[m])])) as Record<MapName, Map<string, string>>,
+    podAddresses: new Map(state.podAddresses),
   };
 }
 
@@ -77,12 +70,9 @@ function updateInPlace(engine: PolicyEngine, set: NftSet, id: string, members: R
 export function planPartial(engine: PolicyEngine, committed: TableState, changes: EngineChanges, options: CompileOptions): PartialPlan {
   const next = copyState(committed);
   const deltas = new Map<string, SetDelta>();
+  // All removals first: an address can move from one changed pod to another (IP reuse).
+  for (const pod of changes.localPods) removePod(next, pod);
   for (const pod of changes.localPods) {
-    const names = new Set(DIRECTIONS.map((d) => chainName(d, pod)));
-    for (const name of names) next.chains.delete(name);
-    for (const map of DISPATCH_MAPS) {
-      for (const [ip, chain] of next.maps[map]) if (names.has(chain)) next.maps[map].delete(ip);
-    }
     const allow = engine.localPods().get(pod);
     if (allow) addPod(next, allow, options);
   }
@@ -103,9 +93,7 @@ export function planPartial(engine: PolicyEngine, committed: TableState, changes
       else next.sets.delete(name);
     }
   }
-  const referenced = new Set<string>();
-  for (const chain of next.chains.values()) for (const name of chain.sets) referenced.add(name);
-  for (const name of next.sets.keys()) if (!referenced.has(name)) next.sets.delete(name);
+  pruneUnused(next);
   fillSets(next, engine);
   return { next, deltas };
 }

@@ -2,7 +2,7 @@
 // earlier run left) and the incremental transaction between two states. Every name in a script comes from
 // names.ts or compile.ts and every element from parsed addresses and numbers, so nothing a user wrote is
 // ever pasted in.
-import { counterNames, DISPATCH_MAPS, setType, type NftChain, type NftSet, type TableState } from './state.js';
+import { counterNames, isCounterMap, MAPS, setType, type MapName, type NftChain, type NftSet, type TableState } from './state.js';
 
 /** Where nftpol hooks and why (see README "Dataplane"). */
 export interface TableOptions {
@@ -33,26 +33,35 @@ const ND_TYPES = 'nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-n
  * nftpol leaves alone: a pod's own node may always reach it.
  */
 function baseChains(): string[] {
-  const common = [
-    'ct state established,related accept',
-    `icmpv6 type { ${ND_TYPES} } accept`,
-    'ip saddr vmap @egress-v4',
-    'ip6 saddr vmap @egress-v6',
-  ];
+  const first = ['ct state established,related accept', `icmpv6 type { ${ND_TYPES} } accept`];
+  const egress = ['ip saddr vmap @egress-v4', 'ip6 saddr vmap @egress-v6'];
   return [
     '  chain forward {',
     '    type filter hook forward priority filter; policy accept;',
-    ...[...common, 'ip daddr vmap @ingress-v4', 'ip6 daddr vmap @ingress-v6'].map((r) => `    ${r}`),
+    ...[
+      ...first,
+      // A pod can always reach itself (hairpin through a Service comes back through the node).
+      'ip saddr . ip daddr @self-v4 accept',
+      'ip6 saddr . ip6 daddr @self-v6 accept',
+      ...egress,
+      'ip daddr vmap @ingress-v4',
+      'ip6 daddr vmap @ingress-v6',
+    ].map((r) => `    ${r}`),
     '  }',
     '  chain input {',
     '    type filter hook input priority filter; policy accept;',
-    ...common.map((r) => `    ${r}`),
+    ...[...first, ...egress].map((r) => `    ${r}`),
     '  }',
   ];
 }
 
-function mapType(name: string): string {
-  return name.endsWith('-v4') ? 'ipv4_addr' : 'ipv6_addr';
+function mapType(name: MapName): string {
+  return `${name.endsWith('-v4') ? 'ipv4_addr' : 'ipv6_addr'} : ${isCounterMap(name) ? 'counter' : 'verdict'}`;
+}
+
+/** `ip : jump chain` in a dispatch map, `ip : "counter"` in a counter map. */
+function mapElement(map: MapName, key: string, value: string): string {
+  return isCounterMap(map) ? `${key} : "${value}"` : `${key} : jump ${value}`;
 }
 
 function sorted<T>(items: Iterable<T>, key: (t: T) => string): T[] {
@@ -78,10 +87,10 @@ export function renderFull(state: TableState, options: TableOptions): string {
   for (const chain of sorted(state.chains.values(), (c) => c.name)) {
     lines.push(`  chain ${chain.name} {`, ...chain.rules.map((r) => `    ${r}`), '  }');
   }
-  for (const map of DISPATCH_MAPS) {
-    const entries = sorted(state.maps[map], ([ip]) => ip).map(([ip, chain]) => `${ip} : jump ${chain}`);
-    if (entries.length === 0) lines.push(`  map ${map} { type ${mapType(map)} : verdict; }`);
-    else lines.push(`  map ${map} {`, `    type ${mapType(map)} : verdict;`, '    elements = {', ...elementLines(entries, '      ').map((l, i, a) => (i < a.length - 1 ? `${l},` : l)), '    }', '  }');
+  for (const map of MAPS) {
+    const entries = sorted(state.maps[map], ([ip]) => ip).map(([ip, value]) => mapElement(map, ip, value));
+    if (entries.length === 0) lines.push(`  map ${map} { type ${mapType(map)}; }`);
+    else lines.push(`  map ${map} {`, `    type ${mapType(map)};`, '    elements = {', ...elementLines(entries, '      ').map((l, i, a) => (i < a.length - 1 ? `${l},` : l)), '    }', '  }');
   }
   lines.push(...baseChains(), '}');
   return lines.join('\n') + '\n';
@@ -124,11 +133,11 @@ export function renderDiff(from: TableState, to: TableState, options: TableOptio
     lines.push(old === undefined ? `add chain inet ${t} ${chain.name}` : `flush chain inet ${t} ${chain.name}`);
     for (const rule of chain.rules) lines.push(`add rule inet ${t} ${chain.name} ${rule}`);
   }
-  for (const map of DISPATCH_MAPS) {
+  for (const map of MAPS) {
     const before = from.maps[map];
     const after = to.maps[map];
-    const gone = [...before].filter(([ip, chain]) => after.get(ip) !== chain).map(([ip]) => ip);
-    const come = [...after].filter(([ip, chain]) => before.get(ip) !== chain).map(([ip, chain]) => `${ip} : jump ${chain}`);
+    const gone = [...before].filter(([ip, value]) => after.get(ip) !== value).map(([ip]) => ip);
+    const come = [...after].filter(([ip, value]) => before.get(ip) !== value).map(([ip, value]) => mapElement(map, ip, value));
     if (gone.length > 0) lines.push(`delete element inet ${t} ${map} { ${gone.join(', ')} }`);
     if (come.length > 0) lines.push(`add element inet ${t} ${map} { ${come.join(', ')} }`);
   }

@@ -73,7 +73,7 @@ export class FakeTable {
         const map = this.maps.get(name!)!;
         for (const item of items()) {
           const [key, value] = item.split(' : ');
-          if (verb === 'add') map.set(key!, value!.replace(/^jump /, ''));
+          if (verb === 'add') map.set(key!, value!.replace(/^jump /, '').replace(/^"(.*)"$/, '$1'));
           else if (!map.delete(key!)) throw new Error(`fake nft: ${line}: no element ${key}`);
         }
       } else {
