@@ -2,10 +2,11 @@
 // pods over veths with /32 routes, a second node over a link, ClusterIP DNAT standing in for kube-proxy),
 // each node's table programmed by the Dataplane through the real nft, full sync first and incremental
 // syncs for every later step. Needs root, nft and ip (CI has them).
+import { execa } from 'execa';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandboxCluster } from '../e2e/sandbox/cluster.js';
-import { probeStep, serviceAddresses } from '../e2e/sandbox/probes.js';
+import { probeStep, probeStepWithRetries, serviceAddresses } from '../e2e/sandbox/probes.js';
 import { Dataplane } from '../src/nft/dataplane.js';
 import { nftCommand } from '../src/nft/executor.js';
 import { parseScenario, type Scenario } from '../src/scenario/format.js';
@@ -23,6 +24,13 @@ const scenarios = dirs.flatMap((dir) =>
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => parseScenario(readFileSync(join(dir, f), 'utf8'))),
 );
+
+/** Sum of nftpol's deny counters in a node. */
+async function deniedPackets(node: string): Promise<number> {
+  const { stdout } = await execa('ip', ['netns', 'exec', node, 'nft', '-j', 'list', 'counters', 'table', 'inet', 'nftpol']);
+  const items = (JSON.parse(stdout) as { nftables: { counter?: { name: string; packets: number } }[] }).nftables;
+  return items.reduce((sum, item) => sum + (item.counter?.name.startsWith('deny-') ? item.counter.packets : 0), 0);
+}
 
 async function withCluster(scenario: Scenario, body: (cluster: SandboxCluster, services: Map<string, string[]>) => Promise<void>): Promise<void> {
   const services = serviceAddresses(scenario);
@@ -48,8 +56,14 @@ describe.each(scenarios.map((s) => [s.name, s] as const))('scenario %s with real
           const result = await dataplane.sync(model.apply(step));
           expect(result.mode).toBe('partial');
         }
-        const observed = await probeStep(cluster, scenario, services, step.probes);
+        const observed = await probeStepWithRetries(cluster, scenario, services, step);
         expect(compareWithExpect(step, scenario.pods.map((p) => p.key), observed)).toEqual([]);
+        // Denied packets are counted against the pods that denied them (counters live while a pod is isolated).
+        if (Object.values(step.expect ?? {}).some((rows) => Object.values(rows).some((row) => row.includes('X')))) {
+          let packets = 0;
+          for (let i = 0; i < scenario.nodes; i++) packets += await deniedPackets(cluster.node(i));
+          expect(packets).toBeGreaterThan(0);
+        }
       }
     });
   });

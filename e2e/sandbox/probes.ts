@@ -1,7 +1,7 @@
 // Probing every ordered pair of a scenario's pods in the sandbox cluster, as the scenario format defines
 // it: rows are sources, one character per destination, '.' connected, 'X' blocked, '-' the diagonal.
 import { familyOf } from '../../src/model/ip.js';
-import type { Probe, Scenario, ScenarioPod } from '../../src/scenario/format.js';
+import type { Probe, Scenario, ScenarioPod, Step } from '../../src/scenario/format.js';
 import { probeKey } from '../../src/scenario/format.js';
 import type { SandboxCluster } from './cluster.js';
 
@@ -64,5 +64,45 @@ export async function probeMatrix(cluster: SandboxCluster, scenario: Scenario, s
 export async function probeStep(cluster: SandboxCluster, scenario: Scenario, services: Map<string, string[]>, probes: readonly Probe[], timeoutMs?: number): Promise<Record<string, Record<string, string>>> {
   const results: Record<string, Record<string, string>> = {};
   for (const probe of probes) results[probeKey(probe)] = await probeMatrix(cluster, scenario, services, probe, timeoutMs);
+  return results;
+}
+
+/**
+ * Probes a step and, as upstream's suite does, probes again the cells that disagree with the step's
+ * expectation (a slow machine can miss a timeout once), up to `retries` more times with a longer
+ * timeout. Cells that still disagree are real mismatches.
+ */
+export async function probeStepWithRetries(
+  cluster: SandboxCluster,
+  scenario: Scenario,
+  services: Map<string, string[]>,
+  step: Step,
+  retries = 3,
+): Promise<Record<string, Record<string, string>>> {
+  const results = await probeStep(cluster, scenario, services, step.probes);
+  for (let attempt = 0; attempt < retries; attempt++) {
+    const wrong = (step.probes.map((probe) => [probe, probeKey(probe)] as const)).flatMap(([probe, key]) =>
+      Object.entries(step.expect?.[key] ?? {}).flatMap(([from, row]) =>
+        [...row].flatMap((expected, i) => (expected !== '-' && results[key]![from]![i] !== expected ? [{ probe, key, from, i }] : [])),
+      ),
+    );
+    if (wrong.length === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await Promise.all(
+      wrong.map(async ({ probe, key, from, i }) => {
+        const src = scenario.pods.find((p) => p.key === from)!;
+        const dst = scenario.pods[i]!;
+        let cell: string;
+        if (probe.protocol === 'SCTP') {
+          cell = (await probeSctpMatrix(cluster, scenario, services, probe))[from]![i]!;
+        } else {
+          const ip = targetIp(services, dst, probe);
+          cell = ip !== undefined && (await cluster.probe(src, { ip, port: probe.port, protocol: probe.protocol }, 1000)) ? '.' : 'X';
+        }
+        const row = results[key]![from]!;
+        results[key]![from] = row.slice(0, i) + cell + row.slice(i + 1);
+      }),
+    );
+  }
   return results;
 }
