@@ -7,7 +7,13 @@
 //    connections per second, without an nftpol table and with the large table plus a policy that allows
 //    the probe.
 import { execa } from 'execa';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SandboxCluster } from '../e2e/sandbox/cluster.js';
 import { PolicyEngine } from '../src/engine/engine.js';
+import { normalizePod } from '../src/model/normalize.js';
+import type { ScenarioPod } from '../src/scenario/format.js';
+import { podObject } from '../src/scenario/objects.js';
 import type { NetworkPolicy, Pod } from '../src/model/types.js';
 import { Dataplane } from '../src/nft/dataplane.js';
 import { nftCommand } from '../src/nft/executor.js';
@@ -124,6 +130,75 @@ async function syncCost(shape: ClusterShape): Promise<SyncCost> {
   };
 }
 
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CONNRATE = join(ROOT, 'dist', 'bench', 'connrate.js');
+
+interface PacketCost {
+  throughputGbps: number;
+  connectionsPerSecond: number;
+  /** Connections that failed or timed out (1 s), over the 3 runs. */
+  failedConnections: number;
+}
+
+/** Connections in flight while measuring the connection rate. */
+const CONCURRENCY = 4;
+
+async function inPod(cluster: SandboxCluster, pod: ScenarioPod, file: string, args: string[]): Promise<string> {
+  return run('ip', ['netns', 'exec', cluster.podNamespace(pod), file, ...args]);
+}
+
+/** Median of 3 runs each: iperf3 throughput (5 s) and new connections per second (3 s). */
+async function packetCost(cluster: SandboxCluster, client: ScenarioPod, server: ScenarioPod): Promise<PacketCost> {
+  const throughput: number[] = [];
+  const connections: number[] = [];
+  let failures = 0;
+  for (let r = 0; r < 3; r++) {
+    // One-off server (-1): it exits after the test, so nothing is left running.
+    const iperfServer = execa('ip', ['netns', 'exec', cluster.podNamespace(server), 'iperf3', '-s', '-1', '-p', '5201'], { reject: false });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const report = JSON.parse(await inPod(cluster, client, 'iperf3', ['-c', server.ips[0]!, '-p', '5201', '-t', '5', '-J'])) as { end: { sum_received: { bits_per_second: number } } };
+    await iperfServer;
+    throughput.push(report.end.sum_received.bits_per_second / 1e9);
+    const rate = JSON.parse(await inPod(cluster, client, process.execPath, [CONNRATE, server.ips[0]!, '80', '3', String(CONCURRENCY)])) as { perSecond: number; failed: number };
+    connections.push(rate.perSecond);
+    failures += rate.failed;
+  }
+  return { throughputGbps: Number(median(throughput).toFixed(2)), connectionsPerSecond: median(connections), failedConnections: failures };
+}
+
+async function packetBenchmark(): Promise<{ baseline: PacketCost; withTable: PacketCost; tableElements: number }> {
+  const pod = (name: string, ip: string): ScenarioPod => ({ namespace: 'bench', name, key: `bench/${name}`, labels: { app: name }, node: 0, ips: [ip], hostNetwork: false, ports: [{ port: 80, protocol: 'TCP' }] });
+  const client = pod('client', '10.244.0.10');
+  const server = pod('server', '10.244.0.11');
+  const cluster = await SandboxCluster.create({ nodes: 1, families: ['IPv4'], pods: [client, server] });
+  try {
+    const baseline = await packetCost(cluster, client, server);
+    // The large table of the sync benchmark, plus the two pods: the server isolated, the client allowed.
+    const shape = { namespaces: 1000, podsPerNamespace: 100, nodes: 400 };
+    const engine = new PolicyEngine('node-0');
+    for (const ns of makeNamespaces(shape)) engine.upsertNamespace(ns);
+    for (const p of makePods(shape)) engine.upsertPod(p);
+    for (const p of makePolicies(shape, ['web-ingress', 'api-egress'])) engine.upsertPolicy(p);
+    for (const p of [client, server]) engine.upsertPod(normalizePod(podObject(p)));
+    const sel = (labels: Record<string, string>) => ({ matchLabels: labels, matchExpressions: [] });
+    engine.upsertPolicy({
+      namespace: 'bench',
+      name: 'server-from-client',
+      podSelector: sel({ app: 'server' }),
+      ingress: [{ peers: [{ kind: 'pods', namespaceSelector: null, podSelector: sel({ app: 'client' }) }], ports: [{ kind: 'number', protocol: 'TCP', port: 80, endPort: 80 }, { kind: 'number', protocol: 'TCP', port: 5201, endPort: 5201 }] }],
+      egress: null,
+    });
+    const dataplane = new Dataplane(engine, nftCommand({ netns: cluster.node(0) }), { table: 'nftpol', denyAction: 'drop' });
+    await dataplane.sync(engine.takeChanges());
+    let tableElements = 0;
+    for (const set of dataplane.committedState!.sets.values()) tableElements += set.elements.size;
+    const withTable = await packetCost(cluster, client, server);
+    return { baseline, withTable, tableElements };
+  } finally {
+    await cluster.destroy();
+  }
+}
+
 async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   try {
@@ -142,6 +217,12 @@ async function main(): Promise<void> {
       }
       console.log(`    baseline: full sync per change, median ${cost.baselineFullSyncMedianMs} ms`);
     }
+    const packets = await packetBenchmark();
+    results.packets = packets;
+    const ratio = (a: number, b: number) => `${((100 * a) / b).toFixed(1)} %`;
+    console.log(`  packets between two pods through the node (median of 3 runs):`);
+    console.log(`    iperf3 throughput      no table ${packets.baseline.throughputGbps} Gbit/s, with ${packets.tableElements} elements ${packets.withTable.throughputGbps} Gbit/s = ${ratio(packets.withTable.throughputGbps, packets.baseline.throughputGbps)}   (goal >= 97 %)`);
+    console.log(`    new TCP connections/s  no table ${packets.baseline.connectionsPerSecond}, with table ${packets.withTable.connectionsPerSecond} = ${ratio(packets.withTable.connectionsPerSecond, packets.baseline.connectionsPerSecond)}   (goal >= 90 %; failed: ${packets.baseline.failedConnections} and ${packets.withTable.failedConnections})`);
     console.log(JSON.stringify(results));
   } finally {
     await cleanup();
