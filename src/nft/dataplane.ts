@@ -52,18 +52,22 @@ export interface PartialPlan {
  * transaction, dropped for a full sync).
  */
 function updateInPlace(engine: PolicyEngine, set: NftSet, id: string, members: ReadonlyMap<string, string | undefined>, protocol: string | undefined): SetDelta {
-  const removed: string[] = [];
-  const added: string[] = [];
+  const removed = new Set<string>();
+  const added = new Set<string>();
   for (const [key, previous] of members) {
     const current = engine.contributionOf(id, key);
     const before = previous === undefined ? [] : memberElements(parseContribution(previous), set.family, protocol);
     const after = current === undefined ? [] : memberElements(parseContribution(current), set.family, protocol);
-    for (const e of before) if (!after.includes(e)) removed.push(e);
-    for (const e of after) if (!before.includes(e)) added.push(e);
+    for (const e of before) if (!after.includes(e)) removed.add(e);
+    for (const e of after) if (!before.includes(e)) added.add(e);
+  }
+  // An address can pass from one member to another (IP reuse): it leaves and comes back, no change.
+  for (const e of added) {
+    if (removed.delete(e)) added.delete(e);
   }
   for (const e of removed) set.elements.delete(e);
   for (const e of added) set.elements.add(e);
-  return { added, removed };
+  return { added: [...added], removed: [...removed] };
 }
 
 /** The next state after `changes`, built from `committed` by replacing only what changed. */
