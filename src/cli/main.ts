@@ -2,6 +2,7 @@
 // The nftpol command line: subcommands wired to their implementations, with --help for each.
 import { Command, Option } from 'commander';
 import { ScenarioError } from '../scenario/format.js';
+import { parseDuration, parseLevel, parseListen, runAgent, runCleanup, type AgentFlags } from './agent-command.js';
 import {
   explainCommand,
   matrixCommand,
@@ -82,6 +83,35 @@ program
   .action((opts: { filename: string[]; node: string; diff: string[]; table: string; denyAction: 'drop' | 'reject' }) =>
     run(() => renderCommand({ files: opts.filename, node: opts.node, diff: opts.diff, table: opts.table, denyAction: opts.denyAction })),
   );
+
+program
+  .command('agent')
+  .description('run the node agent: watch the cluster and keep this node\'s nftables table equal to its NetworkPolicies')
+  .option('--node-name <name>', 'the node this agent serves (default: $NODE_NAME)')
+  .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
+  .option('--table <name>', 'nftables table name (inet family)', parseTableName, 'nftpol')
+  .addOption(new Option('--deny-action <action>', 'what denied packets get').choices(['drop', 'reject']).default('drop'))
+  .addOption(new Option('--listen <host:port>', 'address for /metrics, /healthz and /readyz').argParser(parseListen).default({ host: '0.0.0.0', port: 9745 }, ':9745'))
+  .addOption(new Option('--full-resync-period <duration>', 'how often to check the table and rewrite it whole').argParser(parseDuration).default(300_000, '5m'))
+  .addOption(new Option('--api-unreachable-grace <duration>', 'how long the API server may be unreachable before /readyz fails').argParser(parseDuration).default(120_000, '2m'))
+  .addOption(new Option('--log-level <level>', 'debug, info, warn or error').argParser(parseLevel).default('info'))
+  .action(async (opts: AgentFlags) => {
+    try {
+      await runAgent(opts);
+    } catch (error) {
+      if (!(error instanceof UsageError)) throw error;
+      process.stderr.write(`nftpol: ${error.message}\n`);
+      process.exitCode = 2;
+    }
+  });
+
+program
+  .command('cleanup')
+  .description("uninstall: remove nftpol's nftables table from this node (nothing else is touched)")
+  .option('--table <name>', 'nftables table name (inet family)', parseTableName, 'nftpol')
+  .action(async (opts: { table: string }) => {
+    process.stdout.write(await runCleanup(opts.table));
+  });
 
 try {
   await program.parseAsync(process.argv);

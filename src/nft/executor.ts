@@ -23,6 +23,8 @@ export interface NftRunner {
   apply(script: string): Promise<void>;
   /** `nft list table inet <table>`, or null when the table does not exist. */
   listTable(table: string): Promise<string | null>;
+  /** Packet counts of the named counters of the table (empty when the table does not exist). */
+  listCounters?(table: string): Promise<Map<string, number>>;
 }
 
 /** Turns nft's stderr into an NftError that names the line of the script. */
@@ -51,6 +53,15 @@ export function nftCommand(options: NftCommandOptions = {}): NftRunner {
       const [file, args] = command([...(options.checkOnly ? ['-c'] : []), '-f', '-']);
       const result = await execa(file, args, { input: script, reject: false });
       if (result.exitCode !== 0) throw nftError(script, String(result.stderr));
+    },
+    async listCounters(table) {
+      const [file, args] = command(['-j', 'list', 'counters', 'table', 'inet', table]);
+      const result = await execa(file, args, { reject: false });
+      const counters = new Map<string, number>();
+      if (result.exitCode !== 0) return counters;
+      const items = (JSON.parse(String(result.stdout)) as { nftables?: { counter?: { name: string; packets: number } }[] }).nftables ?? [];
+      for (const item of items) if (item.counter) counters.set(item.counter.name, item.counter.packets);
+      return counters;
     },
     async listTable(table) {
       const [file, args] = command(['list', 'table', 'inet', table]);

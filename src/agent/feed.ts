@@ -1,0 +1,74 @@
+// Feeds watched objects into the engine: each API object becomes its slim model at once (nothing else is
+// kept). A policy the engine cannot use is skipped with a warning naming it and counted; the version in
+// force before it stays in force, so a bad update never widens (or narrows) access.
+import type { KubernetesObject, V1Namespace, V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
+import type { PolicyEngine } from '../engine/engine.js';
+import { InvalidObjectError, normalizeNamespace, normalizePolicy, normalizePod } from '../model/normalize.js';
+import type { WatchedKind } from '../watch/kube.js';
+import type { ReflectorHandler } from '../watch/reflector.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+
+export interface FeedEvents {
+  /** The engine may have changed: a sync should follow. */
+  changed(): void;
+  synced(kind: WatchedKind): void;
+  watchError(kind: WatchedKind, phase: 'list' | 'watch', error: unknown): void;
+}
+
+function describe(kind: WatchedKind, object: KubernetesObject): string {
+  return `${kind} ${object.metadata?.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata?.name ?? '?'}`;
+}
+
+export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger, metrics: Metrics, events: FeedEvents): ReflectorHandler {
+  const upsert = (object: KubernetesObject): void => {
+    switch (kind) {
+      case 'Pod':
+        engine.upsertPod(normalizePod(object as V1Pod));
+        return;
+      case 'Namespace':
+        engine.upsertNamespace(normalizeNamespace(object as V1Namespace));
+        return;
+      case 'NetworkPolicy': {
+        const { policy, droppedRules } = normalizePolicy(object as V1NetworkPolicy);
+        for (const problem of droppedRules) {
+          metrics.rejectedObjects.inc({ kind: 'NetworkPolicyRule' });
+          log.warn('policy rule rejected and left out (it allows nothing)', { object: describe(kind, object), path: problem.path, reason: problem.message });
+        }
+        engine.upsertPolicy(policy);
+        return;
+      }
+    }
+  };
+  return {
+    upsert(object) {
+      try {
+        upsert(object);
+      } catch (error) {
+        if (!(error instanceof InvalidObjectError)) throw error;
+        metrics.rejectedObjects.inc({ kind });
+        log.warn('object rejected; the version in force before it stays in force', {
+          object: describe(kind, object),
+          problems: error.problems.map((p) => `${p.path}: ${p.message}`),
+        });
+        return;
+      }
+      events.changed();
+    },
+    delete(object) {
+      const namespace = object.metadata?.namespace ?? '';
+      const name = object.metadata?.name ?? '';
+      if (kind === 'Pod') engine.deletePod(namespace, name);
+      else if (kind === 'Namespace') engine.deleteNamespace(name);
+      else engine.deletePolicy(namespace, name);
+      events.changed();
+    },
+    synced() {
+      events.synced(kind);
+    },
+    error(error, phase) {
+      metrics.watchErrors.inc({ kind, phase });
+      events.watchError(kind, phase, error);
+    },
+  };
+}

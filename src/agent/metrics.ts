@@ -1,0 +1,52 @@
+// Prometheus metrics, named after kube-proxy's conventions with the prefix nftpol_. Pod and namespace
+// labels appear only on the per-local-pod deny counters, bounded by the pods of one node.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export interface Metrics {
+  readonly registry: Registry;
+  readonly syncDuration: Histogram<'mode'>;
+  readonly syncFailures: Counter<'mode'>;
+  readonly lastSuccess: Gauge;
+  readonly programmingLatency: Histogram;
+  readonly watchedObjects: Gauge<'kind'>;
+  readonly watchErrors: Counter<'kind' | 'phase'>;
+  readonly rejectedObjects: Counter<'kind'>;
+  readonly localPods: Gauge<'isolation'>;
+  readonly nftSetElements: Gauge;
+  readonly nftSets: Gauge;
+  readonly nftChains: Gauge;
+  readonly driftRepairs: Counter;
+  readonly deniedPackets: Gauge<'namespace' | 'pod' | 'direction'>;
+  readonly buildInfo: Gauge<'version' | 'node'>;
+}
+
+const SYNC_BUCKETS = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
+
+export function createMetrics(collectDenied?: () => Promise<void>): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'nftpol_' });
+  const reg = { registers: [registry] };
+  return {
+    registry,
+    syncDuration: new Histogram({ name: 'nftpol_sync_duration_seconds', help: 'Time to compute and apply one nftables transaction, by mode (full, partial).', labelNames: ['mode'], buckets: SYNC_BUCKETS, ...reg }),
+    syncFailures: new Counter({ name: 'nftpol_sync_failures_total', help: 'nftables transactions that failed (nothing was applied; the next sync is full).', labelNames: ['mode'], ...reg }),
+    lastSuccess: new Gauge({ name: 'nftpol_sync_last_success_timestamp_seconds', help: 'Unix time of the last successful sync.', ...reg }),
+    programmingLatency: new Histogram({ name: 'nftpol_network_programming_duration_seconds', help: 'From the moment the agent received a change to the commit that enforces it.', buckets: SYNC_BUCKETS, ...reg }),
+    watchedObjects: new Gauge({ name: 'nftpol_watched_objects', help: 'Objects the agent knows, by kind.', labelNames: ['kind'], ...reg }),
+    watchErrors: new Counter({ name: 'nftpol_watch_errors_total', help: 'Failed lists and broken watches, by kind and phase (retried with backoff).', labelNames: ['kind', 'phase'], ...reg }),
+    rejectedObjects: new Counter({ name: 'nftpol_rejected_objects_total', help: 'Objects (or policy rules) the engine rejected; access never widens because of them.', labelNames: ['kind'], ...reg }),
+    localPods: new Gauge({ name: 'nftpol_local_pods', help: 'Pods on this node, by isolation (none, ingress, egress, both).', labelNames: ['isolation'], ...reg }),
+    nftSetElements: new Gauge({ name: 'nftpol_nft_set_elements', help: 'Elements in the sets of the nftpol table.', ...reg }),
+    nftSets: new Gauge({ name: 'nftpol_nft_sets', help: 'Sets in the nftpol table.', ...reg }),
+    nftChains: new Gauge({ name: 'nftpol_nft_chains', help: 'Policy chains in the nftpol table.', ...reg }),
+    driftRepairs: new Counter({ name: 'nftpol_drift_repairs_total', help: 'Periodic resyncs that found the nftpol table missing or changed and rewrote it.', ...reg }),
+    deniedPackets: new Gauge({
+      name: 'nftpol_denied_packets',
+      help: 'Packets denied by policy per local pod and direction (nft counters; they restart at zero when the table is recreated).',
+      labelNames: ['namespace', 'pod', 'direction'],
+      ...reg,
+      ...(collectDenied ? { collect: collectDenied } : {}),
+    }),
+    buildInfo: new Gauge({ name: 'nftpol_build_info', help: 'Always 1; labels carry the version and the node.', labelNames: ['version', 'node'], ...reg }),
+  };
+}

@@ -1,0 +1,141 @@
+// The reconcile loop: events mark the engine dirty, and a coalescing loop turns whatever accumulated into
+// one transaction. Never more than one transaction in flight; no sleep when quiet (a sync starts on the
+// next turn of the event loop); bursts batch themselves while a sync runs. A failed sync is retried with
+// exponential backoff and the retry is a full sync. A periodic full resync repairs drift.
+import type { PolicyEngine } from '../engine/engine.js';
+import type { Dataplane } from '../nft/dataplane.js';
+import type { NftRunner } from '../nft/executor.js';
+import type { BackoffOptions } from '../watch/reflector.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+
+export interface ReconcilerOptions {
+  readonly table: string;
+  readonly fullResyncPeriodMs: number;
+  readonly backoff: BackoffOptions;
+}
+
+export class Reconciler {
+  private started = false;
+  private dirty = false;
+  private inFlight: Promise<void> | null = null;
+  /** When the oldest change not yet enforced arrived (for the programming latency). */
+  private pendingSince: bigint | null = null;
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private stopping = false;
+  /** The first full sync has applied. */
+  firstSyncDone = false;
+  /** The last attempt succeeded. */
+  lastSyncOk = false;
+  /** Transactions run (for tests and logs). */
+  syncs = 0;
+
+  constructor(
+    private readonly engine: PolicyEngine,
+    private readonly dataplane: Dataplane,
+    private readonly runner: NftRunner,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly options: ReconcilerOptions,
+  ) {}
+
+  /** Something changed in the engine. */
+  changed(): void {
+    this.pendingSince ??= process.hrtime.bigint();
+    this.dirty = true;
+    this.kick();
+  }
+
+  /** Begins syncing (after the informers' first lists) and the periodic resync. */
+  start(): void {
+    this.started = true;
+    this.dirty = true;
+    this.kick();
+    this.resyncTimer = setInterval(() => void this.resync(), this.options.fullResyncPeriodMs);
+    this.resyncTimer.unref();
+  }
+
+  /** Checks the table is still there, then rewrites it whole (repairs anything someone changed). */
+  async resync(): Promise<void> {
+    if (!this.firstSyncDone) return;
+    try {
+      const listing = await this.runner.listTable(this.options.table);
+      if (listing === null) {
+        this.metrics.driftRepairs.inc();
+        this.log.warn('nftpol table missing (flushed by someone?); rewriting it', { table: this.options.table });
+      }
+    } catch (error) {
+      this.log.warn('could not read the nftpol table back; rewriting it anyway', { error: String(error) });
+    }
+    this.dataplane.requestFullSync();
+    this.dirty = true;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (!this.started || this.stopping || this.inFlight !== null || this.retryTimer !== null || !this.dirty) return;
+    this.inFlight = this.syncOnce().finally(() => {
+      this.inFlight = null;
+      if (this.dirty) setImmediate(() => this.kick());
+    });
+  }
+
+  private async syncOnce(): Promise<void> {
+    this.dirty = false;
+    const since = this.pendingSince;
+    this.pendingSince = null;
+    const mode = this.dataplane.committedState === null ? 'full' : 'partial';
+    const changes = this.engine.takeChanges();
+    this.syncs++;
+    try {
+      const result = await this.dataplane.sync(changes);
+      this.metrics.syncDuration.observe({ mode: result.mode }, result.durationMs / 1000);
+      this.metrics.lastSuccess.set(Date.now() / 1000);
+      if (since !== null) this.metrics.programmingLatency.observe(Number(process.hrtime.bigint() - since) / 1e9);
+      this.updateGauges();
+      this.failures = 0;
+      this.lastSyncOk = true;
+      this.firstSyncDone ||= result.mode === 'full';
+      this.log.info('sync', { mode: result.mode, lines: result.lines, durationMs: Number(result.durationMs.toFixed(2)), nftMs: Number(result.nftMs.toFixed(2)) });
+    } catch (error) {
+      this.failures++;
+      this.lastSyncOk = false;
+      this.metrics.syncFailures.inc({ mode });
+      // What this sync held is not enforced yet: it stays pending, and the retry is a full sync.
+      this.pendingSince = since ?? this.pendingSince;
+      this.dirty = true;
+      const delay = Math.min(this.options.backoff.maxMs, this.options.backoff.initialMs * 2 ** Math.min(this.failures - 1, 20));
+      this.log.error('sync failed; retrying with a full sync', { mode, error: error instanceof Error ? error.message : String(error), retryInMs: delay, failures: this.failures });
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        this.kick();
+      }, delay);
+    }
+  }
+
+  private updateGauges(): void {
+    const counts = { none: 0, ingress: 0, egress: 0, both: 0 };
+    for (const allow of this.engine.localPods().values()) {
+      const key = allow.ingress.isolated ? (allow.egress.isolated ? 'both' : 'ingress') : allow.egress.isolated ? 'egress' : 'none';
+      counts[key]++;
+    }
+    for (const [isolation, n] of Object.entries(counts)) this.metrics.localPods.set({ isolation }, n);
+    const state = this.dataplane.committedState;
+    if (!state) return;
+    let elements = 0;
+    for (const set of state.sets.values()) elements += set.elements.size;
+    this.metrics.nftSetElements.set(elements);
+    this.metrics.nftSets.set(state.sets.size);
+    this.metrics.nftChains.set(state.chains.size);
+  }
+
+  /** Stops scheduling; finishes the sync in flight (the rules stay in place). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.inFlight;
+  }
+}

@@ -1,0 +1,84 @@
+// `nftpol agent` and `nftpol cleanup`: flags validated up front with a clear message, then the long-running
+// agent (stopped cleanly by SIGTERM or SIGINT, leaving its rules in place) or the uninstall step.
+import { Agent, type AgentConfig } from '../agent/agent.js';
+import { jsonLogger, LEVELS, type Level } from '../agent/log.js';
+import type { DenyAction } from '../nft/compile.js';
+import { nftCommand } from '../nft/executor.js';
+import { kubeListerWatchers, loadKubeConfig } from '../watch/kube.js';
+import { UsageError } from './offline.js';
+
+/** `500ms`, `30s`, `5m`, `1h`. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(text.trim());
+  if (!match) throw new UsageError(`"${text}" is not a duration: want a number with ms, s, m or h, e.g. 5m`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}
+
+/** `host:port` or `:port`. */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(.*):(\d{1,5})$/.exec(text.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw new UsageError(`"${text}" is not an address to listen on: want host:port or :port, e.g. :9745`);
+  return { host: match[1] === '' ? '0.0.0.0' : match[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+export function parseLevel(text: string): Level {
+  if (!(LEVELS as readonly string[]).includes(text)) throw new UsageError(`"${text}" is not a log level: want ${LEVELS.join(', ')}`);
+  return text as Level;
+}
+
+export interface AgentFlags {
+  readonly nodeName?: string;
+  readonly kubeconfig?: string;
+  readonly table: string;
+  readonly denyAction: DenyAction;
+  readonly listen: { host: string; port: number };
+  readonly fullResyncPeriod: number;
+  readonly apiUnreachableGrace: number;
+  readonly logLevel: Level;
+}
+
+export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentConfig {
+  const nodeName = flags.nodeName ?? env.NODE_NAME;
+  if (!nodeName) throw new UsageError('which node? give --node-name or set NODE_NAME (the DaemonSet sets it from spec.nodeName)');
+  if (flags.fullResyncPeriod < 1000) throw new UsageError('--full-resync-period must be at least 1s');
+  return {
+    nodeName,
+    table: flags.table,
+    denyAction: flags.denyAction,
+    listenHost: flags.listen.host,
+    listenPort: flags.listen.port,
+    fullResyncPeriodMs: flags.fullResyncPeriod,
+    apiUnreachableGraceMs: flags.apiUnreachableGrace,
+  };
+}
+
+export async function runAgent(flags: AgentFlags): Promise<void> {
+  const config = agentConfig(flags, process.env);
+  const log = jsonLogger(flags.logLevel);
+  let kc;
+  try {
+    kc = loadKubeConfig(flags.kubeconfig);
+  } catch (error) {
+    throw new UsageError(`cannot load the Kubernetes configuration (${flags.kubeconfig ? `--kubeconfig ${flags.kubeconfig}` : 'in-cluster'}): ${(error as Error).message}`);
+  }
+  const agent = new Agent(config, { sources: kubeListerWatchers(kc), runner: nftCommand(), log });
+  await agent.start();
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      log.info('shutting down', { signal });
+      void agent.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+}
+
+/** Uninstall: removes nftpol's table (and nothing else). */
+export async function runCleanup(table: string): Promise<string> {
+  const runner = nftCommand();
+  if ((await runner.listTable(table)) === null) return `no table inet ${table}: nothing to remove\n`;
+  await runner.apply(`delete table inet ${table}\n`);
+  return `removed table inet ${table}\n`;
+}
