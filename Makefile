@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit demo bench-engine bench-dataplane clean
+.PHONY: all install build typecheck test unit demo bench-engine bench-dataplane bench-agent clean
 
 all: build
 
@@ -46,3 +46,6 @@ clean:
 bench-dataplane: build
 	@command -v iperf3 >/dev/null || (apt-get update -qq && apt-get install -y -qq iperf3 >/dev/null)
 	$(NODE) dist/bench/dataplane.js
+
+bench-agent: build
+	$(NODE) dist/bench/agent.js

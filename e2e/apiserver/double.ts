@@ -184,8 +184,14 @@ export class ApiServerDouble {
       return;
     }
     if (url.searchParams.get('watch') !== 'true') {
+      // Pagination as the API server does it: `limit`, and `continue` (here: the offset and the list's resourceVersion).
+      const all = [...this.objects[kind].values()];
+      const limit = Number(url.searchParams.get('limit') ?? '0') || all.length;
+      const [offsetText, listVersion] = (url.searchParams.get('continue') ?? `0:${this.rv}`).split(':');
+      const offset = Number(offsetText);
+      const next = offset + limit < all.length ? `${offset + limit}:${listVersion}` : undefined;
       res.writeHead(200, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ kind: `${kind}List`, apiVersion: API_VERSION[kind], metadata: { resourceVersion: String(this.rv) }, items: [...this.objects[kind].values()] }),
+        JSON.stringify({ kind: `${kind}List`, apiVersion: API_VERSION[kind], metadata: { resourceVersion: listVersion, ...(next ? { continue: next } : {}) }, items: all.slice(offset, offset + limit) }),
       );
       return;
     }

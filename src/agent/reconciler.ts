@@ -93,12 +93,20 @@ export class Reconciler {
       const result = await this.dataplane.sync(changes);
       this.metrics.syncDuration.observe({ mode: result.mode }, result.durationMs / 1000);
       this.metrics.lastSuccess.set(Date.now() / 1000);
-      if (since !== null) this.metrics.programmingLatency.observe(Number(process.hrtime.bigint() - since) / 1e9);
+      const latencyMs = since === null ? undefined : Number(process.hrtime.bigint() - since) / 1e6;
+      if (latencyMs !== undefined) this.metrics.programmingLatency.observe(latencyMs / 1000);
       this.updateGauges();
       this.failures = 0;
       this.lastSyncOk = true;
       this.firstSyncDone ||= result.mode === 'full';
-      this.log.info('sync', { mode: result.mode, lines: result.lines, durationMs: Number(result.durationMs.toFixed(2)), nftMs: Number(result.nftMs.toFixed(2)) });
+      this.log.info('sync', {
+        mode: result.mode,
+        lines: result.lines,
+        durationMs: Number(result.durationMs.toFixed(2)),
+        nftMs: Number(result.nftMs.toFixed(2)),
+        // From the oldest change this sync enforces to its commit.
+        ...(latencyMs !== undefined ? { latencyMs: Number(latencyMs.toFixed(2)) } : {}),
+      });
     } catch (error) {
       this.failures++;
       this.lastSyncOk = false;

@@ -7,14 +7,13 @@
 //   failed list is retried the same way. A relist reports deletions of objects that are gone.
 import type { KubernetesObject } from '@kubernetes/client-node';
 
-export interface ObjectList {
-  readonly items: readonly KubernetesObject[];
-  readonly resourceVersion: string;
-}
-
 /** The two calls a reflector needs; the agent implements them with client-node, tests with doubles. */
 export interface ListerWatcher {
-  list(): Promise<ObjectList>;
+  /**
+   * Lists every object, page by page (so that no more than a page of full objects is in memory at once),
+   * and resolves with the list's resourceVersion.
+   */
+  list(onPage: (items: readonly KubernetesObject[]) => void): Promise<string>;
   /** Starts a watch; resolves once it is connected. `done` is called once when it ends, with the error if any. */
   watch(
     resourceVersion: string,
@@ -95,9 +94,8 @@ export class Reflector {
     if (this.stopped) return;
     if (this.resourceVersion === '') {
       try {
-        const list = await this.source.list();
+        await this.relist();
         if (this.stopped) return;
-        this.replace(list);
       } catch (error) {
         this.failures++;
         this.handler.error(error, 'list');
@@ -153,14 +151,16 @@ export class Reflector {
   }
 
   /** A (re)list: objects not in it were deleted while we were not watching. */
-  private replace(list: ObjectList): void {
+  private async relist(): Promise<void> {
     const seen = new Set<string>();
-    for (const object of list.items) {
-      const key = objectKeyOf(object);
-      seen.add(key);
-      this.known.add(key);
-      this.handler.upsert(object);
-    }
+    const resourceVersion = await this.source.list((items) => {
+      for (const object of items) {
+        const key = objectKeyOf(object);
+        seen.add(key);
+        this.known.add(key);
+        this.handler.upsert(object);
+      }
+    });
     for (const key of this.known) {
       if (seen.has(key)) continue;
       this.known.delete(key);
@@ -168,7 +168,7 @@ export class Reflector {
       const namespace = key.slice(0, slash);
       this.handler.delete({ metadata: { name: key.slice(slash + 1), ...(namespace ? { namespace } : {}) } });
     }
-    this.resourceVersion = list.resourceVersion;
+    this.resourceVersion = resourceVersion;
     this.failures = 0;
     this.handler.synced();
   }
