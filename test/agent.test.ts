@@ -175,6 +175,13 @@ test('API outage: enforcement stays, not ready after the grace, recovers after a
   await until('ready again', async () => (await get('/readyz')) === 200);
 });
 
+test('the periodic resync notices a missing table and rewrites it whole', async () => {
+  const syncs = runner.scripts.length;
+  await agent.reconciler.resync(); // the recording runner holds no table: as after `nft flush ruleset`
+  await until('full sync', () => runner.scripts.length > syncs && last().startsWith('add table inet nftpol\ndelete table inet nftpol'));
+  expect(await metric('nftpol_drift_repairs_total')).toMatch(/ 1$/);
+});
+
 test('/metrics exposes the documented series', async () => {
   const text = await agent.metrics.registry.metrics();
   for (const name of [

@@ -98,6 +98,8 @@ program
   .action(async (opts: AgentFlags) => {
     try {
       await runAgent(opts);
+      // Stopped cleanly; idle keep-alive sockets of the HTTP client must not hold the process.
+      process.exit(0);
     } catch (error) {
       if (!(error instanceof UsageError)) throw error;
       process.stderr.write(`nftpol: ${error.message}\n`);
