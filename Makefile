@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit demo bench-engine bench-dataplane bench-agent clean
+.PHONY: all install build typecheck test unit demo bench-engine bench-dataplane bench-agent scenario e2e clean
 
 all: build
 
@@ -24,7 +24,7 @@ typecheck: install
 unit: build
 	npm test --silent
 
-test: typecheck unit
+test: typecheck unit e2e
 
 # For now the demo is offline: the connectivity matrix of the seed pages' examples, policy by policy.
 demo: build
@@ -49,3 +49,12 @@ bench-dataplane: build
 
 bench-agent: build
 	$(NODE) dist/bench/agent.js
+
+# make scenario SCENARIO=<file> OUT=<file> [AGENT=off]: one scenario in a sandbox cluster (needs root).
+scenario: build
+	@test -n "$(SCENARIO)" -a -n "$(OUT)" || { echo "usage: make scenario SCENARIO=<file> OUT=<file> [AGENT=off]" >&2; exit 2; }
+	@$(NODE) dist/e2e/runner/run.js "$(SCENARIO)" "$(OUT)"
+
+# Every scenario with the agents, and each again without them (AGENT=off control). Needs root.
+e2e: build
+	$(NODE) dist/e2e/runner/suite.js

@@ -64,8 +64,15 @@ export class ApiServerDouble {
   /** Requests served, by "METHOD path?query" (for tests that check what an agent asks). */
   readonly requests: string[] = [];
 
+  private host = '127.0.0.1';
+
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.host}:${this.port}`;
+  }
+
+  /** The current resourceVersion (of the last write). */
+  get resourceVersion(): number {
+    return this.rv;
   }
 
   /** A kubeconfig file pointing at this server. */
@@ -86,9 +93,10 @@ export class ApiServerDouble {
     return file;
   }
 
-  async start(port = 0): Promise<void> {
+  async start(port = 0, host = '127.0.0.1'): Promise<void> {
+    this.host = host;
     this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => this.server!.listen(port, host, () => resolve()));
     this.port = (this.server.address() as AddressInfo).port;
   }
 
@@ -103,7 +111,7 @@ export class ApiServerDouble {
   async restart(): Promise<void> {
     const port = this.port;
     await this.stop();
-    await this.start(port);
+    await this.start(port, this.host);
   }
 
   async destroy(): Promise<void> {

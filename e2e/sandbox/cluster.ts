@@ -28,6 +28,9 @@ interface PodProcess {
   nextId: number;
 }
 
+/** Where the sandbox's control plane listens (on the fabric bridge). */
+export const CONTROL_PLANE_IP = '172.18.0.1';
+
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root, from the sources (e2e/sandbox) or the build (dist/e2e/sandbox). */
 const root = here.includes(join('dist', 'e2e')) ? join(here, '..', '..', '..') : join(here, '..', '..');
@@ -63,6 +66,7 @@ export class SandboxCluster {
   readonly prefix = `nftpol${randomBytes(3).toString('hex')}`;
   private readonly namespaces: string[] = [];
   private readonly processes = new Map<string, PodProcess>();
+  private readonly extra: ResultPromise[] = [];
 
   private constructor(readonly options: SandboxOptions) {}
 
@@ -101,7 +105,8 @@ export class SandboxCluster {
     const v4 = families.includes('IPv4');
     const v6 = families.includes('IPv6');
     await this.addNamespace(this.fabric());
-    await ipBatch(this.fabric(), ['link add br0 type bridge', 'link set br0 up']);
+    // The fabric holds 172.18.0.1: the sandbox's control plane (the API double) listens there.
+    await ipBatch(this.fabric(), ['link add br0 type bridge', 'link set br0 up', `addr add ${CONTROL_PLANE_IP}/16 dev br0`]);
     for (let i = 0; i < nodes; i++) {
       const node = this.node(i);
       await this.addNamespace(node);
@@ -113,8 +118,8 @@ export class SandboxCluster {
         'net.ipv6.conf.default.accept_dad': '0',
       });
       await ipBatch(this.fabric(), [`link add f${i} type veth peer name eth0 netns ${node}`, `link set f${i} master br0`, `link set f${i} up`]);
-      const commands = ['link set eth0 up'];
-      if (v4) commands.push(`addr add ${nodeIp(i, 'IPv4')}/16 dev eth0`);
+      // Every node has its IPv4 address, also in IPv6-only clusters: it reaches the control plane with it.
+      const commands = ['link set eth0 up', `addr add ${nodeIp(i, 'IPv4')}/16 dev eth0`];
       if (v6) commands.push(`addr add ${nodeIp(i, 'IPv6')}/64 dev eth0 nodad`);
       for (let k = 0; k < nodes; k++) {
         if (k === i) continue;
@@ -213,6 +218,13 @@ export class SandboxCluster {
     });
   }
 
+  /** Starts a process inside one of the cluster's namespaces; it is ended by destroy(). */
+  spawn(namespace: string, file: string, args: readonly string[], env: Record<string, string> = {}): ResultPromise {
+    const child = execa('ip', ['netns', 'exec', namespace, file, ...args], { env, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', reject: false, buffer: false });
+    this.extra.push(child);
+    return child;
+  }
+
   /** Does a new connection from `from` reach the target (TCP connect, or a UDP reply) in time? */
   probe(from: ScenarioPod, target: ProbeTarget, timeoutMs = 400): Promise<boolean> {
     const proc = this.processes.get(from.key);
@@ -256,6 +268,10 @@ export class SandboxCluster {
 
   /** Removes every process and namespace this cluster created; safe to call more than once. */
   async destroy(): Promise<void> {
+    for (const child of this.extra.splice(0)) {
+      child.kill('SIGTERM');
+      await child.catch(() => undefined);
+    }
     for (const proc of this.processes.values()) {
       proc.child.stdin?.end();
       proc.child.kill('SIGKILL');

@@ -58,6 +58,7 @@ export class Agent {
       table: config.table,
       fullResyncPeriodMs: config.fullResyncPeriodMs,
       backoff: config.backoff ?? { initialMs: 500, maxMs: 30_000 },
+      versions: () => Object.fromEntries(this.reflectors.map((r) => [r.kind, r.version])),
     });
     this.reflectors = WATCHED_KINDS.map((kind) => {
       const handler = feedHandler(kind, this.engine, deps.log, this.metrics, {

@@ -13,6 +13,8 @@ export interface ReconcilerOptions {
   readonly table: string;
   readonly fullResyncPeriodMs: number;
   readonly backoff: BackoffOptions;
+  /** The resourceVersion each watch had reached, logged with each sync (so a caller can tell a write is enforced). */
+  readonly versions?: () => Record<string, string>;
 }
 
 export class Reconciler {
@@ -87,6 +89,7 @@ export class Reconciler {
     const since = this.pendingSince;
     this.pendingSince = null;
     const mode = this.dataplane.committedState === null ? 'full' : 'partial';
+    const versions = this.options.versions?.();
     const changes = this.engine.takeChanges();
     this.syncs++;
     try {
@@ -106,6 +109,7 @@ export class Reconciler {
         nftMs: Number(result.nftMs.toFixed(2)),
         // From the oldest change this sync enforces to its commit.
         ...(latencyMs !== undefined ? { latencyMs: Number(latencyMs.toFixed(2)) } : {}),
+        ...(versions ? { versions } : {}),
       });
     } catch (error) {
       this.failures++;

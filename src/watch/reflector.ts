@@ -65,6 +65,11 @@ export class Reflector {
     private readonly backoff: BackoffOptions = DEFAULT_BACKOFF,
   ) {}
 
+  /** The resourceVersion of the last list, event or bookmark. */
+  get version(): string {
+    return this.resourceVersion;
+  }
+
   /** How many objects the reflector knows now. */
   get size(): number {
     return this.known.size;
@@ -125,29 +130,24 @@ export class Reflector {
   }
 
   private onEvent(type: string, object: KubernetesObject & { code?: number }): void {
-    switch (type) {
-      case 'ADDED':
-      case 'MODIFIED':
-        this.known.add(objectKeyOf(object));
-        this.handler.upsert(object);
-        break;
-      case 'DELETED':
-        this.known.delete(objectKeyOf(object));
-        this.handler.delete(object);
-        break;
-      case 'BOOKMARK':
-        break;
-      case 'ERROR':
-        // 410: our resourceVersion was compacted away; the watch ends and the next run relists.
-        if (object.code === 410) this.resourceVersion = '';
-        this.current?.abort();
-        return;
-      default:
-        return;
+    if (type === 'ERROR') {
+      // 410: our resourceVersion was compacted away; the watch ends and the next run relists.
+      if (object.code === 410) this.resourceVersion = '';
+      this.current?.abort();
+      return;
     }
+    if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED' && type !== 'BOOKMARK') return;
     this.failures = 0;
+    // Advance first: whatever the handler triggers may already report the version as seen.
     const version = object.metadata?.resourceVersion;
     if (version) this.resourceVersion = version;
+    if (type === 'DELETED') {
+      this.known.delete(objectKeyOf(object));
+      this.handler.delete(object);
+    } else if (type !== 'BOOKMARK') {
+      this.known.add(objectKeyOf(object));
+      this.handler.upsert(object);
+    }
   }
 
   /** A (re)list: objects not in it were deleted while we were not watching. */

@@ -1,0 +1,209 @@
+// The scenario runner of ../shared/scenarios/FORMAT.md: builds the scenario's cluster out of network
+// namespaces, runs the API double in the fabric and the built `nftpol agent` in every node (as the
+// DaemonSet runs it), applies the steps through the API, waits until every agent reports the change
+// applied, probes every ordered pair with real packets (retrying cells that disagree, as upstream does),
+// and writes the output JSON. AGENT=off runs the same cluster without agents (a control run).
+//
+// Usage: node run.js SCENARIO OUT     exit 0 passed (or nothing expected), 1 an expectation failed, 2 could not run
+import { execa, type ResultPromise } from 'execa';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { compareWithExpect, type Mismatch } from '../../src/scenario/evaluate.js';
+import { parseScenario, ScenarioError, type Scenario, type Step } from '../../src/scenario/format.js';
+import { namespaceObject, nodeName, podObject } from '../../src/scenario/objects.js';
+import { CONTROL_PLANE_IP, SandboxCluster } from '../sandbox/cluster.js';
+import { probeStepWithRetries, serviceAddresses } from '../sandbox/probes.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const API_SERVER = join(ROOT, 'dist', 'e2e', 'apiserver', 'serve.js');
+const SETTLE_TIMEOUT_MS = 20_000;
+
+class CannotRun extends Error {}
+
+export interface StepOutput {
+  readonly name: string;
+  readonly results: Record<string, Record<string, string>>;
+  readonly sctp: 'associate' | 'one-way' | 'none';
+  readonly mismatches: Mismatch[];
+  readonly settleSeconds: number;
+}
+
+export interface RunOutput {
+  readonly scenario: string;
+  readonly pods: string[];
+  readonly ips: Record<string, string[]>;
+  readonly steps: StepOutput[];
+  readonly passed: boolean | null;
+}
+
+/** The API double's process: writes go over its stdin, one JSON command per line. */
+class ApiControl {
+  private next = 1;
+  private readonly waiting = new Map<number, (reply: Record<string, unknown>) => void>();
+  readonly ready: Promise<void>;
+
+  constructor(private readonly child: ResultPromise) {
+    let started!: () => void;
+    this.ready = new Promise((resolve) => (started = resolve));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const reply = JSON.parse(line) as Record<string, unknown>;
+      if (reply.ready) started();
+      else this.waiting.get(reply.id as number)?.(reply);
+    });
+  }
+
+  async send(command: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const id = this.next++;
+    const reply = await new Promise<Record<string, unknown>>((resolve) => {
+      this.waiting.set(id, resolve);
+      this.child.stdin!.write(`${JSON.stringify({ id, ...command })}\n`);
+    });
+    if (reply.error) throw new CannotRun(`API double: ${String(reply.error)}`);
+    return reply;
+  }
+}
+
+/** An agent process and the resourceVersions its last sync had seen. */
+class AgentProcess {
+  versions: Record<string, number> = {};
+  syncs = 0;
+  constructor(
+    readonly child: ResultPromise,
+    logFile?: string,
+  ) {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (logFile) appendFileSync(logFile, `${line}\n`);
+      try {
+        const entry = JSON.parse(line) as { msg?: string; versions?: Record<string, string> };
+        if (entry.msg === 'sync' && entry.versions) {
+          this.syncs++;
+          this.versions = Object.fromEntries(Object.entries(entry.versions).map(([k, v]) => [k, Number(v) || 0]));
+        }
+      } catch {
+        // not a log line of ours
+      }
+    });
+  }
+}
+
+async function until(what: string, condition: () => boolean, detail?: () => string): Promise<void> {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new CannotRun(`timed out waiting for ${what}${detail ? ` (${detail()})` : ""}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+async function checkTools(scenario: Scenario): Promise<void> {
+  const tools = ['ip', 'nft', ...(scenario.steps.some((s) => s.probes.some((p) => p.protocol === 'SCTP')) ? ['python3'] : [])];
+  for (const tool of tools) {
+    const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
+    if (found.exitCode !== 0) throw new CannotRun(`missing tool: ${tool} (apt-get install nftables iproute2 python3)`);
+  }
+  if (process.getuid?.() !== 0) throw new CannotRun('the sandbox cluster needs root (network namespaces, nft)');
+}
+
+export async function runScenario(scenario: Scenario, agentOff: boolean, onCluster?: (cluster: SandboxCluster) => void): Promise<RunOutput> {
+  await checkTools(scenario);
+  const services = serviceAddresses(scenario);
+  const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services });
+  onCluster?.(cluster);
+  try {
+    const api = new ApiControl(cluster.spawn(cluster.fabric(), process.execPath, [API_SERVER, CONTROL_PLANE_IP, '6443']));
+    await api.ready;
+    const lastWrite: Record<string, number> = {};
+    const write = async (command: Record<string, unknown>) => {
+      const reply = await api.send(command);
+      lastWrite[command.kind as string] = reply.resourceVersion as number;
+    };
+    for (const ns of scenario.namespaces) await write({ op: 'apply', kind: 'Namespace', object: namespaceObject(ns.name, ns.labels) });
+    for (const pod of scenario.pods) await write({ op: 'apply', kind: 'Pod', object: podObject(pod) });
+    const kubeconfig = (await api.send({ op: 'kubeconfig' })).kubeconfig as string;
+    const agents = agentOff
+      ? []
+      : Array.from({ length: scenario.nodes }, (_, i) =>
+          // The DaemonSet's flags; NODE_NAME as the downward API sets it.
+          new AgentProcess(
+            cluster.spawn(cluster.node(i), process.execPath, [CLI, 'agent', '--kubeconfig', kubeconfig, '--listen', '127.0.0.1:9745'], { NODE_NAME: nodeName(i) }),
+            // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
+            process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
+          ),
+        );
+    const settled = () => agents.every((a) => a.syncs > 0 && Object.entries(lastWrite).every(([kind, rv]) => (a.versions[kind] ?? 0) >= rv));
+    await until('the agents to start and sync', settled);
+
+    const steps: StepOutput[] = [];
+    for (const step of scenario.steps) {
+      const start = process.hrtime.bigint();
+      await applyStep(step, scenario, write);
+      await until(`step "${step.name}" to be applied by every agent`, settled, () => `wrote ${JSON.stringify(lastWrite)}; agents saw ${JSON.stringify(agents.map((a) => a.versions))}`);
+      const settleSeconds = agentOff ? 0 : Number(process.hrtime.bigint() - start) / 1e9;
+      const results = await probeStepWithRetries(cluster, scenario, services, step);
+      steps.push({
+        name: step.name,
+        results,
+        sctp: step.probes.some((p) => p.protocol === 'SCTP') ? 'one-way' : 'none',
+        mismatches: compareWithExpect(step, scenario.pods.map((p) => p.key), results),
+        settleSeconds: Number(settleSeconds.toFixed(3)),
+      });
+    }
+    const expects = scenario.steps.some((s) => s.expect !== undefined);
+    return {
+      scenario: scenario.name,
+      pods: scenario.pods.map((p) => p.key),
+      ips: Object.fromEntries(scenario.pods.map((p) => [p.key, [...p.ips]])),
+      steps,
+      passed: expects ? steps.every((s) => s.mismatches.length === 0) : null,
+    };
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+async function applyStep(step: Step, scenario: Scenario, write: (command: Record<string, unknown>) => Promise<void>): Promise<void> {
+  for (const object of step.apply) {
+    const metadata = (object.metadata ?? {}) as { name?: string; namespace?: string; labels?: Record<string, string> };
+    if (object.kind === 'NetworkPolicy') {
+      await write({ op: 'apply', kind: 'NetworkPolicy', object });
+    } else if (object.kind === 'Namespace') {
+      await write({ op: 'apply', kind: 'Namespace', object: namespaceObject(String(metadata.name), metadata.labels ?? {}) });
+    } else if (object.kind === 'Pod') {
+      const pod = scenario.pods.find((p) => p.key === `${metadata.namespace ?? 'default'}/${metadata.name}`);
+      if (!pod) throw new ScenarioError(`step "${step.name}": Pod ${metadata.namespace}/${metadata.name} does not exist`);
+      await write({ op: 'apply', kind: 'Pod', object: podObject(pod, metadata.labels ?? {}) });
+    } else {
+      throw new ScenarioError(`step "${step.name}": cannot apply kind ${String(object.kind)}`);
+    }
+  }
+  for (const ref of step.delete) await write({ op: 'delete', kind: ref.kind, namespace: ref.namespace, name: ref.name });
+}
+
+async function main(): Promise<number> {
+  const [file, out] = process.argv.slice(2);
+  if (!file || !out) {
+    process.stderr.write('usage: make scenario SCENARIO=<file> OUT=<file>\n');
+    return 2;
+  }
+  let cluster: SandboxCluster | undefined;
+  const interrupted = () => void (cluster ? cluster.destroy() : Promise.resolve()).then(() => process.exit(130));
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    const scenario = parseScenario(readFileSync(file, 'utf8'));
+    const output = await runScenario(scenario, process.env.AGENT === 'off', (c) => (cluster = c));
+    writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
+    return output.passed === false ? 1 : 0;
+  } catch (error) {
+    if (error instanceof ScenarioError || error instanceof CannotRun || (error as NodeJS.ErrnoException).code === 'ENOENT') {
+      process.stderr.write(`scenario: ${(error as Error).message.split('\n')[0]}\n`);
+      return 2;
+    }
+    process.stderr.write(`scenario: setup failed: ${(error as Error).message.split('\n')[0]}\n`);
+    return 2;
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) process.exit(await main());

@@ -1,0 +1,57 @@
+// make e2e: every scenario (../shared/scenarios/examples and e2e/scenarios) in the sandbox cluster with the
+// agents, then a control run of each without agents (AGENT=off), in which every probe to a served port
+// must connect: proof that the blocking seen with agents comes from nftpol.
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseScenario, probeKey, type Scenario } from '../../src/scenario/format.js';
+import { runScenario } from './run.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const DIRS = [join(ROOT, '..', 'shared', 'scenarios', 'examples'), join(ROOT, 'e2e', 'scenarios')];
+
+function scenarios(): { scenario: Scenario }[] {
+  return DIRS.flatMap((dir) =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort()
+      .map((f) => ({ scenario: parseScenario(readFileSync(join(dir, f), 'utf8')) })),
+  );
+}
+
+/** Without agents, a cell is blocked only where the destination does not serve the probed port. */
+function controlProblems(scenario: Scenario, results: Record<string, Record<string, string>>[]): string[] {
+  const problems: string[] = [];
+  scenario.steps.forEach((step, s) => {
+    for (const probe of step.probes) {
+      const key = probeKey(probe);
+      for (const [from, row] of Object.entries(results[s]![key]!)) {
+        [...row].forEach((cell, i) => {
+          const to = scenario.pods[i]!;
+          const served = to.ports.some((p) => p.port === probe.port && p.protocol === probe.protocol);
+          if (cell === 'X' && served) problems.push(`step ${s + 1} ${key} ${from} -> ${to.key} blocked without nftpol`);
+        });
+      }
+    }
+  });
+  return problems;
+}
+
+let failed = 0;
+const started = Date.now();
+for (const { scenario } of scenarios()) {
+  const t = Date.now();
+  const output = await runScenario(scenario, false);
+  const settle = Math.max(...output.steps.map((s) => s.settleSeconds));
+  const mismatches = output.steps.flatMap((s) => s.mismatches);
+  if (output.passed === false) failed++;
+  console.log(`${output.passed === false ? 'FAIL' : 'ok  '} ${scenario.name} (${((Date.now() - t) / 1000).toFixed(1)} s, slowest step settled in ${(settle * 1000).toFixed(0)} ms)`);
+  for (const m of mismatches) console.log(`     ${m.probe} ${m.from} -> ${m.to}: expected ${m.expected}, observed ${m.observed}`);
+  const control = await runScenario(scenario, true);
+  const problems = controlProblems(scenario, control.steps.map((s) => s.results));
+  if (problems.length > 0) failed++;
+  console.log(`${problems.length > 0 ? 'FAIL' : 'ok  '} ${scenario.name} with AGENT=off: every served port connects`);
+  for (const p of problems) console.log(`     ${p}`);
+}
+console.log(`${failed === 0 ? 'e2e passed' : `e2e FAILED (${failed})`} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+process.exit(failed === 0 ? 0 : 1);
