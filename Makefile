@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit demo bench-engine bench-dataplane bench-agent scenario e2e clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent scenario e2e clean
 
 all: build
 
@@ -26,16 +26,21 @@ unit: build
 
 test: typecheck unit e2e
 
-# For now the demo is offline: the connectivity matrix of the seed pages' examples, policy by policy.
-demo: build
-	@echo "== no policy: everything connects"
-	@$(NFTPOL) matrix -f $(SEEDS)/pods.yaml --port 80/TCP
+# System tools the sandbox cluster needs (Debian; the demo and the end-to-end tests run as root).
+deps:
+	@command -v nft >/dev/null && command -v ip >/dev/null && command -v curl >/dev/null && command -v python3 >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2 curl python3 procps >/dev/null)
+
+# The live demo: a two-node sandbox cluster, the seed examples' policies one by one, real packets.
+demo: deps build
+	@$(NODE) dist/e2e/demo.js
+
+# The offline demo: the same seed examples as connectivity matrices computed from the manifests.
+demo-offline: build
 	@for f in $(SEEDS)/0*.yaml; do \
 	  echo; echo "== $$f"; sed -n '1,2{/^#/p}' $$f; \
-	  $(NFTPOL) matrix -f $(SEEDS)/pods.yaml -f $$f --port 80/TCP --port 443/TCP --port 8080/TCP; \
+	  $(NFTPOL) matrix -f $(SEEDS)/pods.yaml -f $$f --port 80/TCP --port 8080/TCP; \
 	done
-	@echo; echo "== why: nftpol explain --from default/other --to default/backend --port 80/TCP"
-	@$(NFTPOL) explain -f $(SEEDS)/pods.yaml -f $(SEEDS)/02-allow-frontend-to-backend.yaml --from default/other --to default/backend --port 80/TCP
 
 bench-engine: build
 	$(NODE) --expose-gc dist/bench/engine.js

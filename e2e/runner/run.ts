@@ -106,11 +106,20 @@ async function checkTools(scenario: Scenario): Promise<void> {
   if (process.getuid?.() !== 0) throw new CannotRun('the sandbox cluster needs root (network namespaces, nft)');
 }
 
-export async function runScenario(scenario: Scenario, agentOff: boolean, onCluster?: (cluster: SandboxCluster) => void): Promise<RunOutput> {
+export interface RunHooks {
+  /** The cluster exists (to remove it on Ctrl-C). */
+  readonly onCluster?: (cluster: SandboxCluster) => void;
+  /** A step is done (the demo prints it). */
+  readonly afterStep?: (step: Step, output: StepOutput, cluster: SandboxCluster) => Promise<void>;
+  /** The run is done, the cluster still up. */
+  readonly beforeDestroy?: (cluster: SandboxCluster) => Promise<void>;
+}
+
+export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}): Promise<RunOutput> {
   await checkTools(scenario);
   const services = serviceAddresses(scenario);
   const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services });
-  onCluster?.(cluster);
+  hooks.onCluster?.(cluster);
   try {
     const api = new ApiControl(cluster.spawn(cluster.fabric(), process.execPath, [API_SERVER, CONTROL_PLANE_IP, '6443']));
     await api.ready;
@@ -142,14 +151,17 @@ export async function runScenario(scenario: Scenario, agentOff: boolean, onClust
       await until(`step "${step.name}" to be applied by every agent`, settled, () => `wrote ${JSON.stringify(lastWrite)}; agents saw ${JSON.stringify(agents.map((a) => a.versions))}`);
       const settleSeconds = agentOff ? 0 : Number(process.hrtime.bigint() - start) / 1e9;
       const results = await probeStepWithRetries(cluster, scenario, services, step);
-      steps.push({
+      const output: StepOutput = {
         name: step.name,
         results,
         sctp: step.probes.some((p) => p.protocol === 'SCTP') ? 'one-way' : 'none',
         mismatches: compareWithExpect(step, scenario.pods.map((p) => p.key), results),
         settleSeconds: Number(settleSeconds.toFixed(3)),
-      });
+      };
+      steps.push(output);
+      await hooks.afterStep?.(step, output, cluster);
     }
+    await hooks.beforeDestroy?.(cluster);
     const expects = scenario.steps.some((s) => s.expect !== undefined);
     return {
       scenario: scenario.name,
@@ -193,7 +205,7 @@ async function main(): Promise<number> {
   process.once('SIGTERM', interrupted);
   try {
     const scenario = parseScenario(readFileSync(file, 'utf8'));
-    const output = await runScenario(scenario, process.env.AGENT === 'off', (c) => (cluster = c));
+    const output = await runScenario(scenario, process.env.AGENT === 'off', { onCluster: (c) => (cluster = c) });
     writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
     return output.passed === false ? 1 : 0;
   } catch (error) {
