@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent scenario e2e clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e scenario e2e clean
 
 all: build
 
@@ -63,3 +63,6 @@ scenario: build
 # Every scenario with the agents, and each again without them (AGENT=off control). Needs root.
 e2e: build
 	$(NODE) dist/e2e/runner/suite.js
+
+bench-e2e: deps build
+	$(NODE) dist/bench/e2e.js

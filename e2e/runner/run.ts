@@ -115,40 +115,73 @@ export interface RunHooks {
   readonly beforeDestroy?: (cluster: SandboxCluster) => Promise<void>;
 }
 
-export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}): Promise<RunOutput> {
-  await checkTools(scenario);
-  const services = serviceAddresses(scenario);
-  const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services });
-  hooks.onCluster?.(cluster);
-  try {
-    const api = new ApiControl(cluster.spawn(cluster.fabric(), process.execPath, [API_SERVER, CONTROL_PLANE_IP, '6443']));
-    await api.ready;
-    const lastWrite: Record<string, number> = {};
-    const write = async (command: Record<string, unknown>) => {
-      const reply = await api.send(command);
-      lastWrite[command.kind as string] = reply.resourceVersion as number;
-    };
-    for (const ns of scenario.namespaces) await write({ op: 'apply', kind: 'Namespace', object: namespaceObject(ns.name, ns.labels) });
-    for (const pod of scenario.pods) await write({ op: 'apply', kind: 'Pod', object: podObject(pod) });
-    const kubeconfig = (await api.send({ op: 'kubeconfig' })).kubeconfig as string;
-    const agents = agentOff
-      ? []
-      : Array.from({ length: scenario.nodes }, (_, i) =>
-          // The DaemonSet's flags; NODE_NAME as the downward API sets it.
+/** A sandbox cluster with the API double in its fabric and (unless agentOff) the agent in every node. */
+export class SandboxRun {
+  private readonly lastWrite: Record<string, number> = {};
+  private agents: AgentProcess[] = [];
+  private constructor(
+    readonly scenario: Scenario,
+    readonly cluster: SandboxCluster,
+    readonly services: Map<string, string[]>,
+    private readonly api: ApiControl,
+  ) {}
+
+  static async start(scenario: Scenario, agentOff: boolean, onCluster?: (cluster: SandboxCluster) => void): Promise<SandboxRun> {
+    await checkTools(scenario);
+    const services = serviceAddresses(scenario);
+    const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services });
+    onCluster?.(cluster);
+    try {
+      const api = new ApiControl(cluster.spawn(cluster.fabric(), process.execPath, [API_SERVER, CONTROL_PLANE_IP, '6443']));
+      await api.ready;
+      const run = new SandboxRun(scenario, cluster, services, api);
+      for (const ns of scenario.namespaces) await run.write({ op: 'apply', kind: 'Namespace', object: namespaceObject(ns.name, ns.labels) });
+      for (const pod of scenario.pods) await run.write({ op: 'apply', kind: 'Pod', object: podObject(pod) });
+      const kubeconfig = (await api.send({ op: 'kubeconfig' })).kubeconfig as string;
+      if (!agentOff) {
+        run.agents = Array.from({ length: scenario.nodes }, (_, i) =>
           new AgentProcess(
+            // The DaemonSet's flags; NODE_NAME as the downward API sets it.
             cluster.spawn(cluster.node(i), process.execPath, [CLI, 'agent', '--kubeconfig', kubeconfig, '--listen', '127.0.0.1:9745'], { NODE_NAME: nodeName(i) }),
             // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
             process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
           ),
         );
-    const settled = () => agents.every((a) => a.syncs > 0 && Object.entries(lastWrite).every(([kind, rv]) => (a.versions[kind] ?? 0) >= rv));
-    await until('the agents to start and sync', settled);
+      }
+      await run.settled('the agents to start and sync');
+      return run;
+    } catch (error) {
+      await cluster.destroy();
+      throw error;
+    }
+  }
 
+  /** One write to the API double (apply or delete); remembers its resourceVersion per kind. */
+  async write(command: Record<string, unknown>): Promise<void> {
+    const reply = await this.api.send(command);
+    this.lastWrite[command.kind as string] = reply.resourceVersion as number;
+  }
+
+  /** Waits until every agent has synced with every write seen (returns at once without agents). */
+  async settled(what: string): Promise<void> {
+    const done = () => this.agents.every((a) => a.syncs > 0 && Object.entries(this.lastWrite).every(([kind, rv]) => (a.versions[kind] ?? 0) >= rv));
+    await until(what, done, () => `wrote ${JSON.stringify(this.lastWrite)}; agents saw ${JSON.stringify(this.agents.map((a) => a.versions))}`);
+  }
+
+  async destroy(): Promise<void> {
+    await this.cluster.destroy();
+  }
+}
+
+export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}): Promise<RunOutput> {
+  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster);
+  const { cluster, services } = run;
+  try {
     const steps: StepOutput[] = [];
     for (const step of scenario.steps) {
       const start = process.hrtime.bigint();
-      await applyStep(step, scenario, write);
-      await until(`step "${step.name}" to be applied by every agent`, settled, () => `wrote ${JSON.stringify(lastWrite)}; agents saw ${JSON.stringify(agents.map((a) => a.versions))}`);
+      await applyStep(step, scenario, (command) => run.write(command));
+      await run.settled(`step "${step.name}" to be applied by every agent`);
       const settleSeconds = agentOff ? 0 : Number(process.hrtime.bigint() - start) / 1e9;
       const results = await probeStepWithRetries(cluster, scenario, services, step);
       const output: StepOutput = {
@@ -171,7 +204,7 @@ export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: 
       passed: expects ? steps.every((s) => s.mismatches.length === 0) : null,
     };
   } finally {
-    await cluster.destroy();
+    await run.destroy();
   }
 }
 
