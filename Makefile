@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e scenario e2e clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e scenario e2e conformance-scenarios clean
 
 all: build
 
@@ -66,3 +66,7 @@ e2e: build
 
 bench-e2e: deps build
 	$(NODE) dist/bench/e2e.js
+
+# Regenerates the upstream conformance cases (e2e/conformance/*.yaml) from their description in generate.ts.
+conformance-scenarios: build
+	$(NODE) dist/e2e/conformance/generate.js

@@ -2,12 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseScenario } from '../src/scenario/format.js';
 import { ScenarioModel } from '../src/scenario/evaluate.js';
-import { SHARED } from './support/paths.js';
+import { ROOT, SHARED } from './support/paths.js';
 
-const dir = join(SHARED, 'scenarios', 'examples');
+const dirs = [join(SHARED, 'scenarios', 'examples'), join(ROOT, 'e2e', 'scenarios'), join(ROOT, 'e2e', 'conformance')];
 
-describe('every scenario in ../shared/scenarios/examples comes out of the engine exactly', () => {
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+describe('every scenario (shared examples, nftpol\'s own, upstream conformance cases) comes out of the engine exactly', () => {
+  for (const [dir, file] of dirs.flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.yaml')).map((f) => [d, f] as const))) {
     test(file, () => {
       const scenario = parseScenario(readFileSync(join(dir, file), 'utf8'));
       const steps = ScenarioModel.evaluate(scenario);

@@ -8,7 +8,7 @@ import { parseScenario, probeKey, type Scenario } from '../../src/scenario/forma
 import { runScenario } from './run.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const DIRS = [join(ROOT, '..', 'shared', 'scenarios', 'examples'), join(ROOT, 'e2e', 'scenarios')];
+const DIRS = [join(ROOT, '..', 'shared', 'scenarios', 'examples'), join(ROOT, 'e2e', 'scenarios'), join(ROOT, 'e2e', 'conformance')];
 
 function scenarios(): { scenario: Scenario }[] {
   return DIRS.flatMap((dir) =>
