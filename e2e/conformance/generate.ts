@@ -61,102 +61,127 @@ function policy(namespace: string, name: string, podSelector: Record<string, unk
 
 const podLabel = (name: string) => ({ matchLabels: { pod: name } });
 
+type Expect = (r: Reachability) => Reachability;
+
+interface CaseStep {
+  /** Policies created or updated (same name = update) before the probes. */
+  readonly apply: ReturnType<typeof policy>[];
+  /** TCP port probed -> the expected reachability (ValidateOrFail). */
+  readonly probes: [number, Expect][];
+}
+
 interface Case {
   readonly n: number;
   readonly it: string;
   readonly pods: string[];
-  readonly policies: ReturnType<typeof policy>[];
-  readonly expect: (r: Reachability) => Reachability;
-  readonly port?: number;
+  /** The ports each pod serves (TCP), as initializeResources(ports). */
+  readonly ports: number[];
+  readonly steps: CaseStep[];
 }
 
+/** The common shape: TCP 80 served, one set of policies, one truth table. */
+function simple(n: number, it: string, pods: string[], policies: ReturnType<typeof policy>[], expect: Expect): Case {
+  return { n, it, pods, ports: [80], steps: [{ apply: policies, probes: [[80, expect]] }] };
+}
+
+/** Cases 14 and 15: x/a admits namespace y on one TCP port. */
+function allowYOn(name: string, port: number) {
+  return policy('x', name, podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } } }], ports: [{ port, protocol: 'TCP' }] }] });
+}
+
+const allowFromY: Expect = (r) =>
+  r
+    .expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false)
+    .expectPeer({ namespace: 'y' }, { namespace: 'x', pod: 'a' }, true)
+    .expectPeer({ namespace: 'z' }, { namespace: 'x', pod: 'a' }, false);
+
 const CASES: Case[] = [
-  {
-    n: 1,
-    it: "should support a 'default-deny-ingress' policy",
-    pods: ['x/a', 'x/b', 'y/a', 'y/b'],
-    policies: [policy('x', 'deny-ingress', {}, { ingress: [] })],
-    expect: (r) => r.expectPeer({}, { namespace: 'x' }, false),
-  },
-  {
-    n: 2,
-    it: "should support a 'default-deny-all' policy",
-    pods: ['x/a', 'x/b', 'y/a'],
-    policies: [policy('x', 'deny-all', {}, { ingress: [], egress: [] })],
-    expect: (r) => r.expectPeer({}, { namespace: 'x' }, false).expectPeer({ namespace: 'x' }, {}, false),
-  },
-  {
-    n: 3,
-    it: 'should enforce policy to allow traffic from pods within server namespace based on PodSelector',
-    pods: ['x/a', 'x/b', 'x/c', 'y/a'],
-    policies: [policy('x', 'x-a-allows-x-b', podLabel('a'), { ingress: [{ from: [{ podSelector: podLabel('b') }] }] })],
-    expect: (r) => r.expectAllIngress('x/a', false).expect('x/b', 'x/a', true),
-  },
-  {
-    n: 4,
-    it: 'should enforce policy to allow ingress traffic for a target',
-    pods: ['x/a', 'x/b', 'y/a'],
-    policies: [
+  simple(
+    1,
+    "should support a 'default-deny-ingress' policy",
+    ['x/a', 'x/b', 'y/a', 'y/b'],
+    [policy('x', 'deny-ingress', {}, { ingress: [] })],
+    (r) => r.expectPeer({}, { namespace: 'x' }, false),
+  ),
+  simple(
+    2,
+    "should support a 'default-deny-all' policy",
+    ['x/a', 'x/b', 'y/a'],
+    [policy('x', 'deny-all', {}, { ingress: [], egress: [] })],
+    (r) => r.expectPeer({}, { namespace: 'x' }, false).expectPeer({ namespace: 'x' }, {}, false),
+  ),
+  simple(
+    3,
+    'should enforce policy to allow traffic from pods within server namespace based on PodSelector',
+    ['x/a', 'x/b', 'x/c', 'y/a'],
+    [policy('x', 'x-a-allows-x-b', podLabel('a'), { ingress: [{ from: [{ podSelector: podLabel('b') }] }] })],
+    (r) => r.expectAllIngress('x/a', false).expect('x/b', 'x/a', true),
+  ),
+  simple(
+    4,
+    'should enforce policy to allow ingress traffic for a target',
+    ['x/a', 'x/b', 'y/a'],
+    [
       policy('x', 'deny-all', {}, { ingress: [] }),
       policy('x', 'allow-all-to-a', podLabel('a'), { ingress: [{ from: [{ podSelector: {}, namespaceSelector: {} }] }] }),
     ],
-    expect: (r) => r.expectAllIngress('x/a', true).expectAllIngress('x/b', false),
-  },
-  {
-    n: 5,
-    it: 'should enforce policy to allow ingress traffic from pods in all namespaces',
-    pods: ['x/a', 'x/b', 'y/a', 'z/a'],
-    policies: [policy('x', 'allow-from-another-ns', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: {} } }] }] })],
-    expect: (r) => r,
-  },
-  {
-    n: 6,
-    it: 'should enforce policy to allow traffic only from a different namespace, based on NamespaceSelector',
-    pods: ['x/a', 'x/b', 'y/a', 'z/a'],
-    policies: [policy('x', 'allow-client-a-via-ns-selector', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } } }] }] })],
-    expect: (r) => r.expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false).expectPeer({ namespace: 'z' }, { namespace: 'x', pod: 'a' }, false),
-  },
-  {
-    n: 7,
-    it: 'should enforce policy based on PodSelector with MatchExpressions',
-    pods: ['x/a', 'x/b', 'y/a'],
-    policies: [policy('x', 'x-a-allows-x-b', podLabel('a'), { ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: 'pod', operator: 'In', values: ['b'] }] } }] }] })],
-    expect: (r) => r.expectAllIngress('x/a', false).expect('x/b', 'x/a', true),
-  },
-  {
-    n: 8,
-    it: 'should enforce policy based on NamespaceSelector with MatchExpressions',
-    pods: ['x/a', 'x/b', 'y/a', 'z/a'],
-    policies: [policy('x', 'allow-ns-y-match-selector', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: NS, operator: 'In', values: ['y'] }] } }] }] })],
-    expect: (r) => r.expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false).expectPeer({ namespace: 'z' }, { namespace: 'x', pod: 'a' }, false),
-  },
-  {
-    n: 9,
-    it: 'should enforce policy based on PodSelector or NamespaceSelector',
-    pods: ['x/a', 'x/b', 'x/c', 'y/a'],
-    policies: [
+    (r) => r.expectAllIngress('x/a', true).expectAllIngress('x/b', false),
+  ),
+  simple(
+    5,
+    'should enforce policy to allow ingress traffic from pods in all namespaces',
+    ['x/a', 'x/b', 'y/a', 'z/a'],
+    [policy('x', 'allow-from-another-ns', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: {} } }] }] })],
+    (r) => r,
+  ),
+  simple(
+    6,
+    'should enforce policy to allow traffic only from a different namespace, based on NamespaceSelector',
+    ['x/a', 'x/b', 'y/a', 'z/a'],
+    [policy('x', 'allow-client-a-via-ns-selector', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } } }] }] })],
+    (r) => r.expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false).expectPeer({ namespace: 'z' }, { namespace: 'x', pod: 'a' }, false),
+  ),
+  simple(
+    7,
+    'should enforce policy based on PodSelector with MatchExpressions',
+    ['x/a', 'x/b', 'y/a'],
+    [policy('x', 'x-a-allows-x-b', podLabel('a'), { ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: 'pod', operator: 'In', values: ['b'] }] } }] }] })],
+    (r) => r.expectAllIngress('x/a', false).expect('x/b', 'x/a', true),
+  ),
+  simple(
+    8,
+    'should enforce policy based on NamespaceSelector with MatchExpressions',
+    ['x/a', 'x/b', 'y/a', 'z/a'],
+    [policy('x', 'allow-ns-y-match-selector', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: NS, operator: 'In', values: ['y'] }] } }] }] })],
+    (r) => r.expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false).expectPeer({ namespace: 'z' }, { namespace: 'x', pod: 'a' }, false),
+  ),
+  simple(
+    9,
+    'should enforce policy based on PodSelector or NamespaceSelector',
+    ['x/a', 'x/b', 'x/c', 'y/a'],
+    [
       policy('x', 'allow-ns-y-match-selector', podLabel('a'), {
         ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: NS, operator: 'NotIn', values: ['x'] }] } }, { podSelector: podLabel('b') }] }],
       }),
     ],
-    expect: (r) => r.expect('x/a', 'x/a', false).expect('x/c', 'x/a', false),
-  },
-  {
-    n: 10,
-    it: 'should enforce policy based on PodSelector and NamespaceSelector',
-    pods: ['x/a', 'x/b', 'y/a', 'y/b', 'z/b'],
-    policies: [
+    (r) => r.expect('x/a', 'x/a', false).expect('x/c', 'x/a', false),
+  ),
+  simple(
+    10,
+    'should enforce policy based on PodSelector and NamespaceSelector',
+    ['x/a', 'x/b', 'y/a', 'y/b', 'z/b'],
+    [
       policy('x', 'allow-ns-y-podselector-and-nsselector', podLabel('a'), {
         ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: NS, operator: 'NotIn', values: ['x'] }] }, podSelector: podLabel('b') }] }],
       }),
     ],
-    expect: (r) => r.expectAllIngress('x/a', false).expect('y/b', 'x/a', true).expect('z/b', 'x/a', true),
-  },
-  {
-    n: 11,
-    it: 'should enforce policy based on Multiple PodSelectors and NamespaceSelectors',
-    pods: ['x/a', 'x/b', 'y/a', 'y/b', 'y/c'],
-    policies: [
+    (r) => r.expectAllIngress('x/a', false).expect('y/b', 'x/a', true).expect('z/b', 'x/a', true),
+  ),
+  simple(
+    11,
+    'should enforce policy based on Multiple PodSelectors and NamespaceSelectors',
+    ['x/a', 'x/b', 'y/a', 'y/b', 'y/c'],
+    [
       policy('x', 'allow-ns-y-z-pod-b-c', podLabel('a'), {
         ingress: [
           {
@@ -170,14 +195,95 @@ const CASES: Case[] = [
         ],
       }),
     ],
-    expect: (r) => r.expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false).expect('y/a', 'x/a', false),
+    (r) => r.expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false).expect('y/a', 'x/a', false),
+  ),
+  simple(
+    12,
+    'should enforce policy based on any PodSelectors',
+    ['x/a', 'x/b', 'x/c'],
+    [policy('x', 'allow-ns-x-pod-b-c', podLabel('a'), { ingress: [{ from: [{ podSelector: podLabel('b') }, { podSelector: podLabel('c') }] }] })],
+    (r) => r.expectAllIngress('x/a', false).expect('x/b', 'x/a', true).expect('x/c', 'x/a', true),
+  ),
+  simple(
+    13,
+    'should enforce policy to allow traffic only from a pod in a different namespace based on PodSelector and NamespaceSelector',
+    ['x/a', 'x/b', 'y/a', 'y/b', 'z/a'],
+    [policy('x', 'allow-ns-y-pod-a-via-namespace-pod-selector', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } }, podSelector: podLabel('a') }] }] })],
+    (r) => r.expectAllIngress('x/a', false).expect('y/a', 'x/a', true),
+  ),
+  {
+    n: 14,
+    it: 'should enforce policy based on Ports',
+    pods: ['x/a', 'x/b', 'y/a', 'y/b', 'z/a'],
+    ports: [81],
+    steps: [{ apply: [allowYOn('allow-client-a-via-ns-selector', 81)], probes: [[81, allowFromY]] }],
   },
   {
-    n: 12,
-    it: 'should enforce policy based on any PodSelectors',
-    pods: ['x/a', 'x/b', 'x/c'],
-    policies: [policy('x', 'allow-ns-x-pod-b-c', podLabel('a'), { ingress: [{ from: [{ podSelector: podLabel('b') }, { podSelector: podLabel('c') }] }] })],
-    expect: (r) => r.expectAllIngress('x/a', false).expect('x/b', 'x/a', true).expect('x/c', 'x/a', true),
+    n: 15,
+    it: 'should enforce multiple, stacked policies with overlapping podSelectors',
+    pods: ['x/a', 'x/b', 'y/a', 'y/b', 'z/a'],
+    ports: [80, 81],
+    steps: [
+      { apply: [allowYOn('allow-client-a-via-ns-selector', 81)], probes: [[81, allowFromY], [80, (r) => r.expectAllIngress('x/a', false)]] },
+      { apply: [allowYOn('allow-client-a-via-ns-selector-80', 80)], probes: [[80, allowFromY]] },
+    ],
+  },
+  {
+    n: 16,
+    it: 'should support allow-all policy',
+    pods: ['x/a', 'x/b', 'y/a'],
+    ports: [80, 81],
+    steps: [{ apply: [policy('x', 'allow-all', { matchLabels: {} }, { ingress: [{}] })], probes: [[80, (r) => r], [81, (r) => r]] }],
+  },
+  {
+    n: 17,
+    it: 'should allow ingress access on one named port',
+    pods: ['x/a', 'x/b', 'y/a'],
+    ports: [80, 81],
+    steps: [
+      {
+        apply: [policy('x', 'allow-all', { matchLabels: {} }, { ingress: [{ ports: [{ port: 'serve-81-tcp' }] }] })],
+        probes: [[81, (r) => r], [80, (r) => r.expectPeer({}, { namespace: 'x' }, false)]],
+      },
+    ],
+  },
+  {
+    n: 18,
+    it: 'should allow ingress access from namespace on one named port',
+    pods: ['x/a', 'x/b', 'y/a', 'z/a'],
+    ports: [80, 81],
+    steps: [
+      {
+        apply: [policy('x', 'allow-client-a-via-ns-selector-80', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } } }], ports: [{ port: 'serve-80-tcp', protocol: 'TCP' }] }] })],
+        probes: [
+          [80, (r) => r.expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false).expectPeer({ namespace: 'z' }, { namespace: 'x', pod: 'a' }, false)],
+          [81, (r) => r.expectAllIngress('x/a', false)],
+        ],
+      },
+    ],
+  },
+  {
+    n: 19,
+    it: 'should allow egress access on one named port',
+    pods: ['x/a', 'y/a'],
+    ports: [80, 81],
+    steps: [
+      {
+        apply: [policy('x', 'allow-egress', { matchLabels: {} }, { egress: [{ ports: [{ port: 'serve-80-tcp' }] }] })],
+        probes: [[80, (r) => r], [81, (r) => r.expectPeer({ namespace: 'x' }, {}, false)]],
+      },
+    ],
+  },
+  {
+    n: 20,
+    it: 'should enforce updated policy',
+    pods: ['x/a', 'y/a'],
+    ports: [81],
+    steps: [
+      { apply: [policy('x', 'allow-all-mutate-to-deny-all', { matchLabels: {} }, { ingress: [{}] })], probes: [[81, (r) => r]] },
+      // UpdatePolicy with Ingress = [] (policyTypes stays [Ingress]): deny all ingress to x.
+      { apply: [policy('x', 'allow-all-mutate-to-deny-all', { matchLabels: {} }, { ingress: [] })], probes: [[81, (r) => r.expectPeer({}, { namespace: 'x' }, false)]] },
+    ],
   },
 ];
 
@@ -186,9 +292,7 @@ function slug(text: string): string {
 }
 
 for (const c of CASES) {
-  const port = c.port ?? 80;
   const namespaces = [...new Set(c.pods.map((p) => p.split('/')[0]!))];
-  const reachability = c.expect(new Reachability(c.pods));
   const name = `upstream-${String(c.n).padStart(2, '0')}-${slug(c.it)}`;
   const scenario = {
     name,
@@ -196,16 +300,20 @@ for (const c of CASES) {
     namespaces: namespaces.map((n) => ({ name: n })),
     pods: c.pods.map((p) => {
       const [namespace, pod] = p.split('/') as [string, string];
-      return { namespace, name: pod, labels: { pod }, ports: [{ port, protocol: 'TCP', name: `serve-${port}-tcp` }] };
+      return { namespace, name: pod, labels: { pod }, ports: c.ports.map((port) => ({ port, protocol: 'TCP', name: `serve-${port}-tcp` })) };
     }),
-    steps: [
-      {
-        name: c.it,
-        apply: c.policies,
-        probes: [{ port, protocol: 'TCP' }, { port, protocol: 'TCP', via: 'service' }],
-        expect: { [`${port}/TCP`]: reachability.rows(), [`${port}/TCP/service`]: reachability.rows() },
-      },
-    ],
+    steps: c.steps.map((step, i) => ({
+      name: `${c.it} (${i + 1})`,
+      ...(step.apply.length ? { apply: step.apply } : {}),
+      // Upstream probes ClusterIPs; the pod IPs are probed as well.
+      probes: step.probes.flatMap(([port]) => [{ port, protocol: 'TCP' }, { port, protocol: 'TCP', via: 'service' }]),
+      expect: Object.fromEntries(
+        step.probes.flatMap(([port, expect]) => {
+          const rows = expect(new Reachability(c.pods)).rows();
+          return [[`${port}/TCP`, rows], [`${port}/TCP/service`, rows]];
+        }),
+      ),
+    })),
   };
   writeFileSync(join(OUT, `${name}.yaml`), `# Generated by e2e/conformance/generate.ts from upstream's network_policy.go; do not edit.\n${stringify(scenario)}`);
 }
