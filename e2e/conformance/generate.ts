@@ -66,16 +66,21 @@ type Expect = (r: Reachability) => Reachability;
 interface CaseStep {
   /** Policies created or updated (same name = update) before the probes. */
   readonly apply: ReturnType<typeof policy>[];
-  /** TCP port probed -> the expected reachability (ValidateOrFail). */
-  readonly probes: [number, Expect][];
+  /** Namespace labels set (AddNamespaceLabel) and pod labels set (AddPodLabels), before the probes. */
+  readonly namespaceLabels?: Record<string, Record<string, string>>;
+  readonly podLabels?: Record<string, Record<string, string>>;
+  /** [port, expected reachability, protocol (TCP)] per ValidateOrFail. */
+  readonly probes: [number, Expect, ('TCP' | 'UDP')?][];
 }
 
 interface Case {
   readonly n: number;
   readonly it: string;
   readonly pods: string[];
-  /** The ports each pod serves (TCP), as initializeResources(ports). */
+  /** The ports each pod serves, as initializeResources(ports) ... */
   readonly ports: number[];
+  /** ... on these protocols (TCP when absent). */
+  readonly protocols?: ('TCP' | 'UDP')[];
   readonly steps: CaseStep[];
 }
 
@@ -285,6 +290,106 @@ const CASES: Case[] = [
       { apply: [policy('x', 'allow-all-mutate-to-deny-all', { matchLabels: {} }, { ingress: [] })], probes: [[81, (r) => r.expectPeer({}, { namespace: 'x' }, false)]] },
     ],
   },
+  {
+    n: 21,
+    it: 'should allow ingress access from updated namespace',
+    pods: ['x/a', 'y/a'],
+    ports: [80],
+    steps: [
+      { apply: [policy('x', 'allow-client-a-via-ns-selector', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { ns2: 'updated' } } }] }] })], probes: [[80, (r) => r.expectAllIngress('x/a', false)]] },
+      { apply: [], namespaceLabels: { y: { ns2: 'updated' } }, probes: [[80, (r) => r.expectAllIngress('x/a', false).expectPeer({ namespace: 'y' }, {}, true)]] },
+    ],
+  },
+  {
+    n: 22,
+    it: 'should allow ingress access from updated pod',
+    pods: ['x/a', 'x/b'],
+    ports: [80],
+    steps: [
+      { apply: [policy('x', 'allow-client-a-via-pod-selector', podLabel('a'), { ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b', pod2: 'updated' } } }] }] })], probes: [[80, (r) => r.expectAllIngress('x/a', false)]] },
+      { apply: [], podLabels: { 'x/b': { pod: 'b', pod2: 'updated' } }, probes: [[80, (r) => r.expectAllIngress('x/a', false).expect('x/b', 'x/a', true)]] },
+    ],
+  },
+  simple(
+    23,
+    'should deny ingress from pods on other namespaces',
+    ['x/a', 'x/b', 'y/a', 'z/a'],
+    [policy('x', 'deny-empty-policy', {}, { ingress: [{ from: [{ podSelector: { matchLabels: {} } }] }] })],
+    (r) => r.expectPeer({ namespace: 'y' }, { namespace: 'x' }, false).expectPeer({ namespace: 'z' }, { namespace: 'x' }, false),
+  ),
+  {
+    n: 24,
+    it: 'should deny ingress access to updated pod',
+    pods: ['x/a', 'y/a'],
+    ports: [80],
+    steps: [
+      { apply: [policy('x', 'deny-ingress-via-label-selector', { matchLabels: { target: 'isolated' } }, { ingress: [] })], probes: [[80, (r) => r]] },
+      { apply: [], podLabels: { 'x/a': { pod: 'a', target: 'isolated' } }, probes: [[80, (r) => r.expectAllIngress('x/a', false)]] },
+    ],
+  },
+  simple(25, 'should deny egress from pods based on PodSelector', ['x/a', 'x/b', 'y/a'], [policy('x', 'deny-egress-pod-a', podLabel('a'), { egress: [] })], (r) => r.expectAllEgress('x/a', false)),
+  simple(26, 'should deny egress from all pods in a namespace', ['x/a', 'x/b', 'y/a'], [policy('x', 'deny-egress-ns-x', {}, { egress: [] })], (r) => r.expectPeer({ namespace: 'x' }, {}, false)),
+  {
+    n: 27,
+    it: 'should work with Ingress, Egress specified together',
+    pods: ['x/a', 'x/b', 'x/c', 'y/a'],
+    ports: [80, 81],
+    steps: [
+      {
+        apply: [policy('x', 'allow-client-a-via-pod-selector', podLabel('a'), { ingress: [{ from: [{ podSelector: podLabel('b') }] }], egress: [{ ports: [{ port: 80 }] }], policyTypes: ['Egress', 'Ingress'] })],
+        probes: [
+          [80, (r) => r.expectAllIngress('x/a', false).expect('x/b', 'x/a', true)],
+          [81, (r) => r.expectAllIngress('x/a', false).expectAllEgress('x/a', false).expect('x/b', 'x/a', true)],
+        ],
+      },
+    ],
+  },
+  simple(
+    28,
+    'should support denying of egress traffic on the client side (even if the server explicitly allows this traffic)',
+    ['x/a', 'y/a', 'y/b'],
+    [
+      policy('x', 'allow-to-ns-y-pod-a', podLabel('a'), { egress: [{ to: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } }, podSelector: podLabel('a') }] }] }),
+      policy('y', 'allow-from-xa-on-ya-match-selector', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'x' } }, podSelector: podLabel('a') }] }] }),
+      policy('y', 'allow-from-xa-on-yb-match-selector', podLabel('b'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'x' } }, podSelector: podLabel('a') }] }] }),
+    ],
+    (r) =>
+      r
+        .expectPeer({ namespace: 'x', pod: 'a' }, {}, false)
+        .expectPeer({}, { namespace: 'y', pod: 'a' }, false)
+        .expectPeer({ namespace: 'x', pod: 'a' }, { namespace: 'y', pod: 'a' }, true)
+        .expectPeer({}, { namespace: 'y', pod: 'b' }, false),
+  ),
+  simple(
+    29,
+    'should enforce egress policy allowing traffic to a server in a different namespace based on PodSelector and NamespaceSelector',
+    ['x/a', 'y/a', 'y/b'],
+    [policy('x', 'allow-to-ns-y-pod-a', podLabel('a'), { egress: [{ to: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } }, podSelector: podLabel('a') }] }] })],
+    (r) => r.expectAllEgress('x/a', false).expect('x/a', 'y/a', true),
+  ),
+  {
+    n: 30,
+    it: 'should enforce ingress policy allowing any port traffic to a server on a specific protocol',
+    pods: ['x/a', 'y/a'],
+    ports: [80],
+    protocols: ['TCP', 'UDP'],
+    steps: [
+      {
+        apply: [policy('x', 'allow-ingress-by-proto', podLabel('a'), { ingress: [{ ports: [{ protocol: 'TCP' }] }] })],
+        probes: [[80, (r) => r, 'TCP'], [80, (r) => r.expectPeer({}, { namespace: 'x', pod: 'a' }, false), 'UDP']],
+      },
+    ],
+  },
+  {
+    n: 31,
+    it: 'should enforce multiple ingress policies with ingress allow-all policy taking precedence',
+    pods: ['x/a', 'y/a'],
+    ports: [81],
+    steps: [
+      { apply: [policy('x', 'allow-ingress-port-80', { matchLabels: {} }, { ingress: [{ ports: [{ port: 80 }] }] })], probes: [[81, (r) => r.expectPeer({}, { namespace: 'x' }, false)]] },
+      { apply: [policy('x', 'allow-ingress', { matchLabels: {} }, { ingress: [{}] })], probes: [[81, (r) => r]] },
+    ],
+  },
 ];
 
 function slug(text: string): string {
@@ -300,17 +405,22 @@ for (const c of CASES) {
     namespaces: namespaces.map((n) => ({ name: n })),
     pods: c.pods.map((p) => {
       const [namespace, pod] = p.split('/') as [string, string];
-      return { namespace, name: pod, labels: { pod }, ports: c.ports.map((port) => ({ port, protocol: 'TCP', name: `serve-${port}-tcp` })) };
+      const ports = (c.protocols ?? ['TCP']).flatMap((protocol) => c.ports.map((port) => ({ port, protocol, name: `serve-${port}-${protocol.toLowerCase()}` })));
+      return { namespace, name: pod, labels: { pod }, ports };
     }),
     steps: c.steps.map((step, i) => ({
       name: `${c.it} (${i + 1})`,
-      ...(step.apply.length ? { apply: step.apply } : {}),
+      apply: [
+        ...step.apply,
+        ...Object.entries(step.namespaceLabels ?? {}).map(([ns, labels]) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } })),
+        ...Object.entries(step.podLabels ?? {}).map(([key, labels]) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: key.split('/')[0], name: key.split('/')[1], labels } })),
+      ],
       // Upstream probes ClusterIPs; the pod IPs are probed as well.
-      probes: step.probes.flatMap(([port]) => [{ port, protocol: 'TCP' }, { port, protocol: 'TCP', via: 'service' }]),
+      probes: step.probes.flatMap(([port, , protocol = 'TCP']) => [{ port, protocol }, { port, protocol, via: 'service' }]),
       expect: Object.fromEntries(
-        step.probes.flatMap(([port, expect]) => {
+        step.probes.flatMap(([port, expect, protocol = 'TCP']) => {
           const rows = expect(new Reachability(c.pods)).rows();
-          return [[`${port}/TCP`, rows], [`${port}/TCP/service`, rows]];
+          return [[`${port}/${protocol}`, rows], [`${port}/${protocol}/service`, rows]];
         }),
       ),
     })),
