@@ -61,11 +61,30 @@ function policy(namespace: string, name: string, podSelector: Record<string, unk
 
 const podLabel = (name: string) => ({ matchLabels: { pod: name } });
 
+/** Pods alternate over two nodes; each node numbers its pods from .10, as the scenario format does. */
+function nodeOf(pods: readonly string[], pod: string): number {
+  return pods.indexOf(pod) % 2;
+}
+
+function podIp(pods: readonly string[], pod: string): string {
+  const node = nodeOf(pods, pod);
+  const before = pods.slice(0, pods.indexOf(pod)).filter((p) => nodeOf(pods, p) === node).length;
+  return `10.244.${node}.${10 + before}`;
+}
+
+/** makeLargeCIDRForIP (newest upstream): the masked /4 around the address. */
+function largeCidr(ip: string): string {
+  const first = Number(ip.split('.')[0]) & 0xf0;
+  return `${first}.0.0.0/4`;
+}
+
 type Expect = (r: Reachability) => Reachability;
 
 interface CaseStep {
   /** Policies created or updated (same name = update) before the probes. */
   readonly apply: ReturnType<typeof policy>[];
+  /** Policies deleted (cleanNetworkPolicies), as [namespace, name]. */
+  readonly delete?: [string, string][];
   /** Namespace labels set (AddNamespaceLabel) and pod labels set (AddPodLabels), before the probes. */
   readonly namespaceLabels?: Record<string, Record<string, string>>;
   readonly podLabels?: Record<string, Record<string, string>>;
@@ -99,6 +118,13 @@ const allowFromY: Expect = (r) =>
     .expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false)
     .expectPeer({ namespace: 'y' }, { namespace: 'x', pod: 'a' }, true)
     .expectPeer({ namespace: 'z' }, { namespace: 'x', pod: 'a' }, false);
+
+/** Cases 35 and 36: x/a may reach the large CIDR around x/b, except x/b itself. */
+function exceptB() {
+  const pods = ['x/a', 'x/b', 'x/c'];
+  const ip = podIp(pods, 'x/b');
+  return policy('x', 'allow-client-a-via-cidr-egress-rule', podLabel('a'), { egress: [{ to: [{ ipBlock: { cidr: largeCidr(ip), except: [`${ip}/32`] } }] }] });
+}
 
 const CASES: Case[] = [
   simple(
@@ -390,6 +416,90 @@ const CASES: Case[] = [
       { apply: [policy('x', 'allow-ingress', { matchLabels: {} }, { ingress: [{}] })], probes: [[81, (r) => r]] },
     ],
   },
+  {
+    n: 32,
+    it: 'should enforce multiple egress policies with egress allow-all policy taking precedence',
+    pods: ['x/a', 'y/a'],
+    ports: [81],
+    steps: [
+      { apply: [policy('x', 'allow-egress-port-80', { matchLabels: {} }, { egress: [{ ports: [{ port: 80 }] }] })], probes: [[81, (r) => r.expectPeer({ namespace: 'x' }, {}, false)]] },
+      { apply: [policy('x', 'allow-egress', { matchLabels: {} }, { egress: [{}] })], probes: [[81, (r) => r]] },
+    ],
+  },
+  {
+    n: 33,
+    it: 'should stop enforcing policies after they are deleted',
+    pods: ['x/a', 'y/a'],
+    ports: [80],
+    steps: [
+      { apply: [policy('x', 'deny-all', {}, { ingress: [], egress: [] })], probes: [[80, (r) => r.expectPeer({ namespace: 'x' }, {}, false).expectPeer({}, { namespace: 'x' }, false)]] },
+      { apply: [], delete: [['x', 'deny-all']], probes: [[80, (r) => r]] },
+    ],
+  },
+  simple(
+    34,
+    'should allow egress access to server in CIDR block',
+    ['x/a', 'y/a', 'y/b'],
+    [policy('x', 'allow-client-a-via-cidr-egress-rule', podLabel('a'), { egress: [{ to: [{ ipBlock: { cidr: `${podIp(['x/a', 'y/a', 'y/b'], 'y/b')}/32` } }] }] })],
+    (r) => r.expectAllEgress('x/a', false).expect('x/a', 'y/b', true),
+  ),
+  simple(
+    35,
+    'should enforce except clause while egress access to server in CIDR block',
+    ['x/a', 'x/b', 'x/c'],
+    [exceptB()],
+    (r) => r.expect('x/a', 'x/b', false),
+  ),
+  {
+    n: 36,
+    it: 'should ensure an IP overlapping both IPBlock.CIDR and IPBlock.Except is allowed',
+    pods: ['x/a', 'x/b', 'x/c'],
+    ports: [80],
+    steps: [
+      { apply: [exceptB()], probes: [[80, (r) => r.expect('x/a', 'x/b', false)]] },
+      // UpdatePolicy of the same name: the block is now x/b's address alone.
+      {
+        apply: [policy('x', 'allow-client-a-via-cidr-egress-rule', podLabel('a'), { egress: [{ to: [{ ipBlock: { cidr: `${podIp(['x/a', 'x/b', 'x/c'], 'x/b')}/32` } }] }] })],
+        probes: [[80, (r) => r.expectAllEgress('x/a', false).expect('x/a', 'x/b', true)]],
+      },
+    ],
+  },
+  {
+    n: 37,
+    it: 'should enforce policies to check ingress and egress policies can be controlled independently based on PodSelector',
+    pods: ['x/a', 'x/b', 'y/a'],
+    ports: [80],
+    steps: [
+      { apply: [policy('x', 'allow-egress-for-target', podLabel('a'), { egress: [{}] })], probes: [[80, (r) => r]] },
+      { apply: [policy('x', 'deny-ingress-via-label-selector', podLabel('a'), { ingress: [] })], probes: [[80, (r) => r.expectAllIngress('x/a', false)]] },
+    ],
+  },
+  {
+    n: 38,
+    it: "should not mistakenly treat 'protocol: SCTP' as 'protocol: TCP', even if the plugin doesn't support SCTP",
+    pods: ['x/a', 'y/a'],
+    ports: [81],
+    steps: [
+      {
+        apply: [policy('x', 'deny-ingress', {}, { ingress: [] }), policy('x', 'allow-only-sctp-ingress-on-port-81', podLabel('a'), { ingress: [{ ports: [{ port: 81, protocol: 'SCTP' }] }] })],
+        probes: [[81, (r) => r.expectPeer({}, { namespace: 'x' }, false)]],
+      },
+    ],
+  },
+  {
+    n: 39,
+    it: "should properly isolate pods that are selected by a policy allowing SCTP, even if the plugin doesn't support SCTP",
+    pods: ['x/a', 'y/a'],
+    ports: [81],
+    steps: [{ apply: [policy('x', 'allow-only-sctp-ingress-on-port-80', podLabel('a'), { ingress: [{ ports: [{ port: 80, protocol: 'SCTP' }] }] })], probes: [[81, (r) => r.expectAllIngress('x/a', false)]] }],
+  },
+  {
+    n: 40,
+    it: 'should not allow access by TCP when a policy specifies only UDP',
+    pods: ['x/a', 'y/a'],
+    ports: [81],
+    steps: [{ apply: [policy('x', 'allow-only-udp-ingress-on-port-81', podLabel('a'), { ingress: [{ ports: [{ port: 81, protocol: 'UDP' }] }] })], probes: [[81, (r) => r.expectAllIngress('x/a', false)]] }],
+  },
 ];
 
 function slug(text: string): string {
@@ -406,7 +516,7 @@ for (const c of CASES) {
     pods: c.pods.map((p) => {
       const [namespace, pod] = p.split('/') as [string, string];
       const ports = (c.protocols ?? ['TCP']).flatMap((protocol) => c.ports.map((port) => ({ port, protocol, name: `serve-${port}-${protocol.toLowerCase()}` })));
-      return { namespace, name: pod, labels: { pod }, ports };
+      return { namespace, name: pod, labels: { pod }, node: nodeOf(c.pods, p), ips: [podIp(c.pods, p)], ports };
     }),
     steps: c.steps.map((step, i) => ({
       name: `${c.it} (${i + 1})`,
@@ -415,6 +525,7 @@ for (const c of CASES) {
         ...Object.entries(step.namespaceLabels ?? {}).map(([ns, labels]) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } })),
         ...Object.entries(step.podLabels ?? {}).map(([key, labels]) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { namespace: key.split('/')[0], name: key.split('/')[1], labels } })),
       ],
+      ...(step.delete ? { delete: step.delete.map(([namespace, name]) => ({ kind: 'NetworkPolicy', namespace, name })) } : {}),
       // Upstream probes ClusterIPs; the pod IPs are probed as well.
       probes: step.probes.flatMap(([port, , protocol = 'TCP']) => [{ port, protocol }, { port, protocol, via: 'service' }]),
       expect: Object.fromEntries(
