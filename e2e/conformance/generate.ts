@@ -79,6 +79,7 @@ function largeCidr(ip: string): string {
 }
 
 type Expect = (r: Reachability) => Reachability;
+type Proto = 'TCP' | 'UDP' | 'SCTP';
 
 interface CaseStep {
   /** Policies created or updated (same name = update) before the probes. */
@@ -89,7 +90,7 @@ interface CaseStep {
   readonly namespaceLabels?: Record<string, Record<string, string>>;
   readonly podLabels?: Record<string, Record<string, string>>;
   /** [port, expected reachability, protocol (TCP)] per ValidateOrFail. */
-  readonly probes: [number, Expect, ('TCP' | 'UDP')?][];
+  readonly probes: [number, Expect, Proto?][];
 }
 
 interface Case {
@@ -99,13 +100,13 @@ interface Case {
   /** The ports each pod serves, as initializeResources(ports) ... */
   readonly ports: number[];
   /** ... on these protocols (TCP when absent). */
-  readonly protocols?: ('TCP' | 'UDP')[];
+  readonly protocols?: Proto[];
   readonly steps: CaseStep[];
 }
 
 /** The common shape: TCP 80 served, one set of policies, one truth table. */
-function simple(n: number, it: string, pods: string[], policies: ReturnType<typeof policy>[], expect: Expect): Case {
-  return { n, it, pods, ports: [80], steps: [{ apply: policies, probes: [[80, expect]] }] };
+function simple(n: number, it: string, pods: string[], policies: ReturnType<typeof policy>[], expect: Expect, protocol: Proto = 'TCP', port = 80): Case {
+  return { n, it, pods, ports: [port], protocols: [protocol], steps: [{ apply: policies, probes: [[port, expect, protocol]] }] };
 }
 
 /** Cases 14 and 15: x/a admits namespace y on one TCP port. */
@@ -500,6 +501,41 @@ const CASES: Case[] = [
     ports: [81],
     steps: [{ apply: [policy('x', 'allow-only-udp-ingress-on-port-81', podLabel('a'), { ingress: [{ ports: [{ port: 81, protocol: 'UDP' }] }] })], probes: [[81, (r) => r.expectAllIngress('x/a', false)]] }],
   },
+  simple(
+    41,
+    'should enforce policy to allow traffic based on NamespaceSelector with MatchLabels using default ns label',
+    ['x/a', 'x/b', 'y/a', 'z/a'],
+    [policy('x', 'allow-client-a-via-ns-selector-for-immutable-ns-label', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } } }] }] })],
+    (r) => r.expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false).expectPeer({ namespace: 'z' }, { namespace: 'x', pod: 'a' }, false),
+  ),
+  simple(
+    42,
+    'should enforce policy based on NamespaceSelector with MatchExpressions using default ns label',
+    ['x/a', 'x/b', 'y/a', 'z/a'],
+    [policy('x', 'allow-ns-y-match-selector-for-immutable-ns-label', podLabel('a'), { egress: [{ to: [{ namespaceSelector: { matchExpressions: [{ key: NS, operator: 'NotIn', values: ['y'] }] } }] }] })],
+    (r) => r.expectPeer({ namespace: 'x', pod: 'a' }, { namespace: 'y' }, false),
+  ),
+  // The UDP suite (43-45) and the SCTP suite (46-48) repeat three cases on those protocols.
+  ...(['UDP', 'SCTP'] as const).flatMap((protocol, i): Case[] => [
+    simple(43 + 3 * i, "should support a 'default-deny-ingress' policy", ['x/a', 'x/b', 'y/a', 'y/b'], [policy('x', 'deny-all', {}, { ingress: [] })], (r) => r.expectPeer({}, { namespace: 'x' }, false), protocol),
+    simple(
+      44 + 3 * i,
+      'should enforce policy based on Ports',
+      ['x/a', 'x/b', 'y/a', 'z/a'],
+      [policy('x', 'allow-ingress-on-port-81-ns-x', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } } }], ports: [{ port: 81, protocol }] }] })],
+      (r) => r.expectPeer({ namespace: 'x' }, { namespace: 'x', pod: 'a' }, false).expectPeer({ namespace: 'z' }, { namespace: 'x', pod: 'a' }, false),
+      protocol,
+      81,
+    ),
+    simple(
+      45 + 3 * i,
+      'should enforce policy to allow traffic only from a pod in a different namespace based on PodSelector and NamespaceSelector',
+      ['x/a', 'x/b', 'y/a'],
+      [policy('x', 'allow-ns-y-pod-a-via-namespace-pod-selector', podLabel('a'), { ingress: [{ from: [{ namespaceSelector: { matchLabels: { [NS]: 'y' } }, podSelector: podLabel('a') }] }] })],
+      (r) => r.expectAllIngress('x/a', false).expect('y/a', 'x/a', true),
+      protocol,
+    ),
+  ]),
 ];
 
 function slug(text: string): string {
@@ -508,10 +544,11 @@ function slug(text: string): string {
 
 for (const c of CASES) {
   const namespaces = [...new Set(c.pods.map((p) => p.split('/')[0]!))];
-  const name = `upstream-${String(c.n).padStart(2, '0')}-${slug(c.it)}`;
+  const suite = c.n >= 46 ? '-sctp' : c.n >= 43 ? '-udp' : '';
+  const name = `upstream-${String(c.n).padStart(2, '0')}${suite}-${slug(c.it)}`;
   const scenario = {
     name,
-    description: `Upstream netpol e2e case ${c.n} (TCP suite): "${c.it}".`,
+    description: `Upstream netpol e2e case ${c.n} (${c.n >= 46 ? 'SCTP' : c.n >= 43 ? 'UDP' : 'TCP'} suite): "${c.it}".`,
     namespaces: namespaces.map((n) => ({ name: n })),
     pods: c.pods.map((p) => {
       const [namespace, pod] = p.split('/') as [string, string];
