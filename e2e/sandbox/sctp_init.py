@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Raw SCTP INIT probe for kernels without SCTP sockets (the sandbox's test tool).
 
-  sctp_init.py send DST_IP PORT     send one SCTP INIT chunk to DST_IP:PORT
+  sctp_init.py send DST_IP PORT     send an SCTP INIT chunk to DST_IP:PORT (three times, 0.3 s apart)
   sctp_init.py recv PORT SECONDS    print "arrived SRC_IP" for every SCTP INIT to PORT that arrives in time, then "done"
 
 Uses raw IP sockets of protocol 132, so it needs CAP_NET_RAW (root in the pod's namespace).
@@ -40,7 +40,13 @@ def family(ip: str) -> int:
 
 def send(dst: str, port: int) -> None:
     sock = socket.socket(family(dst), socket.SOCK_RAW, IPPROTO_SCTP)
-    sock.sendto(init_packet(40000 + os.getpid() % 20000, port), (dst, 0))
+    packet = init_packet(40000 + os.getpid() % 20000, port)
+    # Retransmit as an SCTP stack would (RFC 4960 T1-init), here quickly: a first packet can be lost
+    # while the path's neighbours are still being resolved.
+    for attempt in range(3):
+        sock.sendto(packet, (dst, 0))
+        if attempt < 2:
+            time.sleep(0.3)
 
 
 def recv(port: int, seconds: float) -> None:
