@@ -3,6 +3,7 @@
 // and the network programming latency (p50/p99) of a stream of pod and policy changes at 100 events/s.
 // The whole benchmark runs in a network namespace of its own (it re-runs itself under `unshare -n`).
 import { execa } from 'execa';
+import { inOwnNetworkNamespace } from './own-netns.js';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -122,8 +123,5 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.env.NFTPOL_BENCH_UNSHARED !== '1') {
-  const child = await execa('unshare', ['-n', process.execPath, ...process.execArgv, process.argv[1]!], { env: { NFTPOL_BENCH_UNSHARED: '1', BENCH_EVENTS: String(EVENTS) }, stdio: 'inherit', reject: false });
-  process.exit(child.exitCode ?? 1);
-}
+await inOwnNetworkNamespace({ BENCH_EVENTS: String(EVENTS) });
 await main();

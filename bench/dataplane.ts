@@ -7,6 +7,7 @@
 //    connections per second, without an nftpol table and with the large table plus a policy that allows
 //    the probe.
 import { execa } from 'execa';
+import { inOwnNetworkNamespace } from './own-netns.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SandboxCluster } from '../e2e/sandbox/cluster.js';
@@ -231,13 +232,6 @@ async function main(): Promise<void> {
 
 // The benchmark programs nft in its own network namespace: it re-runs itself under `unshare -n`, so that
 // it can never touch the namespace it was started in.
-if (process.env.NFTPOL_BENCH_UNSHARED !== '1') {
-  const child = await execa('unshare', ['-n', process.execPath, ...process.execArgv, process.argv[1]!], {
-    env: { NFTPOL_BENCH_UNSHARED: '1' },
-    stdio: 'inherit',
-    reject: false,
-  });
-  process.exit(child.exitCode ?? 1);
-}
+await inOwnNetworkNamespace();
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 await main();
