@@ -73,7 +73,10 @@ function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, fa
   const withPorts = (peer: string) => (ports === null ? [`${peer}${verdict}`] : ports.map((p) => `${peer}${p} ${verdict}`));
   if (rule.peers === 'all') {
     lines.push(...withPorts(''));
-  } else {
+  } else if (ports === null || ports.length > 0) {
+    // A rule whose ports resolved to none (a named port the local pod does not have) allows nothing: it
+    // gets no lines, and must not name its peer sets either, or the chain would keep a set alive that
+    // no rule uses and that the engine may already have dropped.
     for (const id of rule.peers) {
       for (const fam of families) {
         const name = setName(id, fam);
