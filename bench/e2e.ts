@@ -51,7 +51,8 @@ try {
     await run.write(change.command);
     for (;;) {
       const probeStart = process.hrtime.bigint();
-      const connected = await run.cluster.probe(client, { ip: server.ips[0]!, port: 80, protocol: 'TCP' }, PROBE_TIMEOUT_MS);
+      // A bare connect, not curl: curl's start-up (several ms) would be measured instead of the verdict.
+      const connected = await run.cluster.probe(client, { ip: server.ips[0]!, port: 80, protocol: 'TCP' }, PROBE_TIMEOUT_MS, 'socket');
       if (connected === change.allowed) {
         // The verdict was in force when this probe started.
         const ms = Number(probeStart - start) / 1e6;

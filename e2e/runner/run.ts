@@ -5,13 +5,14 @@
 // and writes the output JSON. AGENT=off runs the same cluster without agents (a control run).
 //
 // Usage: node run.js SCENARIO OUT     exit 0 passed (or nothing expected), 1 an expectation failed, 2 could not run
+import type { V1Pod } from '@kubernetes/client-node';
 import { execa, type ResultPromise } from 'execa';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { compareWithExpect, type Mismatch } from '../../src/scenario/evaluate.js';
-import { parseScenario, ScenarioError, type Scenario, type Step } from '../../src/scenario/format.js';
+import { parseScenario, ScenarioError, type Scenario, type ScenarioPod, type Step } from '../../src/scenario/format.js';
 import { namespaceObject, nodeName, podObject } from '../../src/scenario/objects.js';
 import { CONTROL_PLANE_IP, SandboxCluster } from '../sandbox/cluster.js';
 import { probeStepWithRetries, serviceAddresses } from '../sandbox/probes.js';
@@ -126,7 +127,16 @@ export class SandboxRun {
     private readonly api: ApiControl,
   ) {}
 
-  static async start(scenario: Scenario, agentOff: boolean, onCluster?: (cluster: SandboxCluster) => void): Promise<SandboxRun> {
+  /**
+   * `initialPod` says which Pod object each of the scenario's pods starts as in the API (default: the pod
+   * as the scenario describes it; null: none yet, the network namespace exists but the API has no pod).
+   */
+  static async start(
+    scenario: Scenario,
+    agentOff: boolean,
+    onCluster?: (cluster: SandboxCluster) => void,
+    initialPod: (pod: ScenarioPod) => V1Pod | null = podObject,
+  ): Promise<SandboxRun> {
     await checkTools(scenario);
     const services = serviceAddresses(scenario);
     const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services });
@@ -136,7 +146,10 @@ export class SandboxRun {
       await api.ready;
       const run = new SandboxRun(scenario, cluster, services, api);
       for (const ns of scenario.namespaces) await run.write({ op: 'apply', kind: 'Namespace', object: namespaceObject(ns.name, ns.labels) });
-      for (const pod of scenario.pods) await run.write({ op: 'apply', kind: 'Pod', object: podObject(pod) });
+      for (const pod of scenario.pods) {
+        const object = initialPod(pod);
+        if (object) await run.write({ op: 'apply', kind: 'Pod', object });
+      }
       const kubeconfig = (await api.send({ op: 'kubeconfig' })).kubeconfig as string;
       if (!agentOff) {
         run.agents = Array.from({ length: scenario.nodes }, (_, i) =>

@@ -1,10 +1,12 @@
 // make e2e: every scenario (../shared/scenarios/examples and e2e/scenarios) in the sandbox cluster with the
 // agents, then a control run of each without agents (AGENT=off), in which every probe to a served port
-// must connect: proof that the blocking seen with agents comes from nftpol.
+// must connect: proof that the blocking seen with agents comes from nftpol. Then the lifecycle cases
+// (e2e/lifecycle).
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseScenario, probeKey, type Probe, type Scenario } from '../../src/scenario/format.js';
+import { runAllLifecycles } from '../lifecycle/cases.js';
 import { runScenario } from './run.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -51,5 +53,7 @@ for (const { scenario } of scenarios()) {
   console.log(`${problems.length > 0 ? 'FAIL' : 'ok  '} ${scenario.name} with AGENT=off: every served port connects`);
   for (const p of problems) console.log(`     ${p}`);
 }
+// Then the lifecycles that scenario files cannot express (IP reuse, late addresses, traffic during changes).
+if (!(await runAllLifecycles())) failed++;
 console.log(`${failed === 0 ? 'e2e passed' : `e2e FAILED (${failed})`} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 process.exit(failed === 0 ? 0 : 1);

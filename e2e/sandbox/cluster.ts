@@ -225,14 +225,14 @@ export class SandboxCluster {
     return child;
   }
 
-  /** Does a new connection from `from` reach the target (TCP connect, or a UDP reply) in time? */
-  probe(from: ScenarioPod, target: ProbeTarget, timeoutMs = 400): Promise<boolean> {
+  /** Does a new connection from `from` reach the target in time? TCP: an HTTP request with curl (or a bare connect); UDP: a reply. */
+  probe(from: ScenarioPod, target: ProbeTarget, timeoutMs = 400, client: 'curl' | 'socket' = 'curl'): Promise<boolean> {
     const proc = this.processes.get(from.key);
     if (!proc) throw new Error(`no process for ${from.key}`);
     const id = proc.nextId++;
     return new Promise((resolve) => {
       proc.pending.set(id, resolve);
-      proc.child.stdin!.write(`${JSON.stringify({ id, ...target, timeoutMs })}\n`);
+      proc.child.stdin!.write(`${JSON.stringify({ id, ...target, timeoutMs, client })}\n`);
     });
   }
 

@@ -3,8 +3,12 @@
 // answering on stdout. One long-lived process per pod keeps a probe to a new socket, not a new process.
 //
 // Usage: node podproc.js <name> <port/PROTOCOL>...
-// Probe request:  {"id": 1, "ip": "10.244.1.10", "port": 80, "protocol": "TCP", "timeoutMs": 400}
+// Probe request:  {"id": 1, "ip": "10.244.1.10", "port": 80, "protocol": "TCP", "timeoutMs": 400, "client": "curl"}
 // Probe answer:   {"id": 1, "ok": true}
+// TCP probes are HTTP requests made with curl, as the same checks are made on a real cluster (client
+// "curl", the default); client "socket" is a bare connect, for benchmarks that probe every few
+// milliseconds and would measure curl's start-up instead of the verdict.
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createServer, Socket } from 'node:net';
 import { createInterface } from 'node:readline';
@@ -45,6 +49,15 @@ function probeTcp(ip: string, port: number, timeoutMs: number): Promise<boolean>
   });
 }
 
+/** An HTTP GET with curl: ok when a response came back within the timeout. */
+function probeCurl(ip: string, port: number, timeoutMs: number): Promise<boolean> {
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  const seconds = (timeoutMs / 1000).toFixed(3);
+  return new Promise((resolve) => {
+    execFile('curl', ['-sS', '-g', '-o', '/dev/null', '--connect-timeout', seconds, '-m', seconds, `http://${host}:${port}/`], (error) => resolve(error === null));
+  });
+}
+
 function probeUdp(ip: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createSocket(ip.includes(':') ? 'udp6' : 'udp4');
@@ -66,12 +79,12 @@ interface ProbeRequest {
   readonly port: number;
   readonly protocol: string;
   readonly timeoutMs: number;
+  readonly client?: 'curl' | 'socket';
 }
-
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   const request = JSON.parse(line) as ProbeRequest;
-  const probe = request.protocol === 'UDP' ? probeUdp : probeTcp;
+  const probe = request.protocol === 'UDP' ? probeUdp : request.client === 'socket' ? probeTcp : probeCurl;
   void probe(request.ip, request.port, request.timeoutMs).then((ok) => process.stdout.write(`${JSON.stringify({ id: request.id, ok })}\n`));
 });
 process.stdin.on('end', () => process.exit(0));
