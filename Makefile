@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e image scenario e2e e2e-lifecycle conformance-scenarios clean
 
 all: build
 
@@ -63,6 +63,12 @@ scenario: build
 # Every scenario with the agents, and each again without them (AGENT=off control). Needs root.
 e2e: build
 	$(NODE) dist/e2e/runner/suite.js
+
+# The container image. Its reference lives in one place, daemonset/daemonset.yaml; IMAGE=... builds another.
+IMAGE ?= $(shell sed -n 's/^ *image: *//p' daemonset/daemonset.yaml | head -1)
+image:
+	docker build -t $(IMAGE) .
+	@docker image inspect $(IMAGE) --format 'built $(IMAGE): {{.Size}} bytes'
 
 # Only the lifecycle cases (pod IP reuse, a pod that gets its IP late, policies changing under traffic).
 e2e-lifecycle: build

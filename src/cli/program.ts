@@ -1,0 +1,120 @@
+// The nftpol command line: subcommands wired to their implementations, with --help for each. Built here,
+// run by main.ts; tests read the agent's flags from it (the DaemonSet may pass only flags that exist).
+import { Command, Option } from 'commander';
+import { ScenarioError } from '../scenario/format.js';
+import { parseDuration, parseLevel, parseListen, runAgent, runCleanup, type AgentFlags } from './agent-command.js';
+import {
+  explainCommand,
+  matrixCommand,
+  renderCommand,
+  parseFamily,
+  parsePortSpec,
+  parseTableName,
+  scenarioMatrixCommand,
+  UsageError,
+  type CommandResult,
+  type PortSpec,
+} from './offline.js';
+
+function collect<T>(parse: (text: string) => T) {
+  return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
+}
+
+function run(result: () => CommandResult): void {
+  try {
+    const { stdout, stderr, code } = result();
+    process.stderr.write(stderr);
+    process.stdout.write(stdout);
+    process.exitCode = code;
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof ScenarioError) {
+      process.stderr.write(`nftpol: ${error.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw error;
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('nftpol')
+    .description('Kubernetes NetworkPolicy enforcement with nftables: agent and offline tools')
+    .showHelpAfterError()
+    .exitOverride((error) => {
+      process.exit(error.exitCode === 0 ? 0 : 2);
+    });
+
+  program
+    .command('matrix')
+    .description("print the connectivity truth table of the manifests' pods: rows are sources, '.' allowed, 'X' denied")
+    .option('-f, --filename <path>', 'manifest file or directory (repeatable): Pods, Namespaces, NetworkPolicies', collect(String), [])
+    .option('-p, --port <port/protocol>', 'port to evaluate, e.g. 80/TCP (repeatable; default 80/TCP)', collect(parsePortSpec), [])
+    .option('--family <family>', 'IPv4 or IPv6', parseFamily, 'IPv4')
+    .option('--scenario <file>', 'evaluate a scenario file (../shared/scenarios/FORMAT.md) step by step instead of -f')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+    .action((opts: { filename: string[]; port: PortSpec[]; family: 'IPv4' | 'IPv6'; scenario?: string; output: 'table' | 'json' }) =>
+      run(() =>
+        opts.scenario
+          ? scenarioMatrixCommand(opts.scenario, opts.output)
+          : matrixCommand({ files: opts.filename, ports: opts.port, family: opts.family, output: opts.output }),
+      ),
+    );
+
+  program
+    .command('explain')
+    .description('say whether one connection is allowed and why: which policies isolate each side, which rule allows it')
+    .addOption(new Option('-f, --filename <path>', 'manifest file or directory (repeatable)').argParser(collect(String)).default([], 'none'))
+    .requiredOption('--from <pod|ip>', 'source: namespace/pod (or pod in default) or an IP address')
+    .requiredOption('--to <pod|ip>', 'destination: namespace/pod or an IP address')
+    .addOption(new Option('-p, --port <port/protocol>', 'destination port, e.g. 53/UDP').argParser(parsePortSpec).default({ port: 80, protocol: 'TCP' }, '80/TCP'))
+    .option('--family <family>', 'IPv4 or IPv6 (default: the family of an IP given, else IPv4)', parseFamily)
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action((opts: { filename: string[]; from: string; to: string; port: PortSpec; family?: 'IPv4' | 'IPv6'; output: 'text' | 'json' }) =>
+      run(() => explainCommand({ files: opts.filename, from: opts.from, to: opts.to, port: opts.port, family: opts.family ?? null, output: opts.output })),
+    );
+
+  program
+    .command('render')
+    .description('print the nft script nftpol applies on a node for the manifests (or, with --diff, the incremental transaction)')
+    .addOption(new Option('-f, --filename <path>', 'manifest file or directory (repeatable)').argParser(collect(String)).default([], 'none'))
+    .requiredOption('--node <name>', "the node whose pods' rules to render (spec.nodeName)")
+    .addOption(new Option('--diff <path>', 'older manifests (repeatable): print only the transaction from them to -f').argParser(collect(String)).default([], 'none'))
+    .option('--table <name>', 'nftables table name (inet family)', parseTableName, 'nftpol')
+    .addOption(new Option('--deny-action <action>', 'what denied packets get').choices(['drop', 'reject']).default('drop'))
+    .action((opts: { filename: string[]; node: string; diff: string[]; table: string; denyAction: 'drop' | 'reject' }) =>
+      run(() => renderCommand({ files: opts.filename, node: opts.node, diff: opts.diff, table: opts.table, denyAction: opts.denyAction })),
+    );
+
+  program
+    .command('agent')
+    .description('run the node agent: watch the cluster and keep this node\'s nftables table equal to its NetworkPolicies')
+    .option('--node-name <name>', 'the node this agent serves (default: $NODE_NAME)')
+    .option('--kubeconfig <file>', 'kubeconfig file (default: in-cluster service account)')
+    .option('--table <name>', 'nftables table name (inet family)', parseTableName, 'nftpol')
+    .addOption(new Option('--deny-action <action>', 'what denied packets get').choices(['drop', 'reject']).default('drop'))
+    .addOption(new Option('--listen <host:port>', 'address for /metrics, /healthz and /readyz').argParser(parseListen).default({ host: '0.0.0.0', port: 9745 }, ':9745'))
+    .addOption(new Option('--full-resync-period <duration>', 'how often to check the table and rewrite it whole').argParser(parseDuration).default(300_000, '5m'))
+    .addOption(new Option('--api-unreachable-grace <duration>', 'how long the API server may be unreachable before /readyz fails').argParser(parseDuration).default(120_000, '2m'))
+    .addOption(new Option('--log-level <level>', 'debug, info, warn or error').argParser(parseLevel).default('info'))
+    .action(async (opts: AgentFlags) => {
+      try {
+        await runAgent(opts);
+        // Stopped cleanly; idle keep-alive sockets of the HTTP client must not hold the process.
+        process.exit(0);
+      } catch (error) {
+        if (!(error instanceof UsageError)) throw error;
+        process.stderr.write(`nftpol: ${error.message}\n`);
+        process.exitCode = 2;
+      }
+    });
+
+  program
+    .command('cleanup')
+    .description("uninstall: remove nftpol's nftables table from this node (nothing else is touched)")
+    .option('--table <name>', 'nftables table name (inet family)', parseTableName, 'nftpol')
+    .action(async (opts: { table: string }) => {
+      process.stdout.write(await runCleanup(opts.table));
+    });
+
+  return program;
+}
