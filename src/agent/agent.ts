@@ -10,6 +10,7 @@ import type { NftRunner } from '../nft/executor.js';
 import { WATCHED_KINDS, type WatchedKind } from '../watch/kube.js';
 import { DEFAULT_BACKOFF, Reflector, type BackoffOptions, type ListerWatcher } from '../watch/reflector.js';
 import { feedHandler } from './feed.js';
+import { bridgeBypass, type BridgeFacts } from './hostcheck.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
@@ -33,6 +34,8 @@ export interface AgentDeps {
   readonly sources: Record<WatchedKind, ListerWatcher>;
   readonly runner: NftRunner;
   readonly log: Logger;
+  /** Facts about bridged pod traffic (minikube --cni=bridge); checked at start and at every full resync. */
+  readonly bridgeFacts?: () => Promise<BridgeFacts>;
 }
 
 export class Agent {
@@ -45,6 +48,8 @@ export class Agent {
   /** Since when the API server has been failing, or null while it answers. */
   private apiFailingSince: number | null = null;
   private server: Server | null = null;
+  private hostCheckTimer: NodeJS.Timeout | null = null;
+  private bridgeWarning: string | null = null;
 
   constructor(
     readonly config: AgentConfig,
@@ -128,10 +133,32 @@ export class Agent {
     });
     this.deps.log.info('agent started', { node: this.config.nodeName, table: this.config.table, listen: `${this.config.listenHost}:${this.port}`, version: VERSION });
     for (const reflector of this.reflectors) reflector.start();
+    if (this.deps.bridgeFacts) {
+      await this.checkBridges();
+      // A bridge CNI creates its bridge with the node's first pod, possibly after the agent started.
+      this.hostCheckTimer = setInterval(() => void this.checkBridges(), this.config.fullResyncPeriodMs);
+      this.hostCheckTimer.unref();
+    }
+  }
+
+  /** Warns (once per change) and sets a metric when bridged pod traffic would bypass nftpol. */
+  async checkBridges(): Promise<void> {
+    let warning: string | null;
+    try {
+      warning = bridgeBypass(await this.deps.bridgeFacts!());
+    } catch (error) {
+      this.deps.log.debug('could not check for bridged pod traffic', { error: String(error) });
+      return;
+    }
+    this.metrics.bridgedUnfiltered.set(warning === null ? 0 : 1);
+    if (warning !== null && warning !== this.bridgeWarning) this.deps.log.warn(warning);
+    if (warning === null && this.bridgeWarning !== null) this.deps.log.info('bridged pod traffic now passes nftpol (br_netfilter on)');
+    this.bridgeWarning = warning;
   }
 
   /** Stops watching, finishes the sync in flight and leaves the rules in place. */
   async stop(): Promise<void> {
+    if (this.hostCheckTimer) clearInterval(this.hostCheckTimer);
     for (const reflector of this.reflectors) reflector.stop();
     await this.reconciler.stop();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

@@ -18,6 +18,7 @@ export interface Metrics {
   readonly driftRepairs: Counter;
   readonly deniedPackets: Gauge<'namespace' | 'pod' | 'direction'>;
   readonly buildInfo: Gauge<'version' | 'node'>;
+  readonly bridgedUnfiltered: Gauge;
 }
 
 const SYNC_BUCKETS = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
@@ -48,5 +49,6 @@ export function createMetrics(collectDenied?: () => Promise<void>): Metrics {
       ...(collectDenied ? { collect: collectDenied } : {}),
     }),
     buildInfo: new Gauge({ name: 'nftpol_build_info', help: 'Always 1; labels carry the version and the node.', labelNames: ['version', 'node'], ...reg }),
+    bridgedUnfiltered: new Gauge({ name: 'nftpol_bridged_traffic_unfiltered', help: '1 when pods on this node share a Linux bridge whose traffic bypasses nftpol (br_netfilter off); see the agent log.', ...reg }),
   };
 }

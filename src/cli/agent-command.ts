@@ -1,6 +1,7 @@
 // `nftpol agent` and `nftpol cleanup`: flags validated up front with a clear message, then the long-running
 // agent (stopped cleanly by SIGTERM or SIGINT, leaving its rules in place) or the uninstall step.
 import { Agent, type AgentConfig } from '../agent/agent.js';
+import { readBridgeFacts } from '../agent/hostcheck.js';
 import { jsonLogger, LEVELS, type Level } from '../agent/log.js';
 import type { DenyAction } from '../nft/compile.js';
 import { nftCommand } from '../nft/executor.js';
@@ -63,7 +64,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   } catch (error) {
     throw new UsageError(`cannot load the Kubernetes configuration (${flags.kubeconfig ? `--kubeconfig ${flags.kubeconfig}` : 'in-cluster'}): ${(error as Error).message}`);
   }
-  const agent = new Agent(config, { sources: kubeListerWatchers(kc), runner: nftCommand(), log });
+  const agent = new Agent(config, { sources: kubeListerWatchers(kc), runner: nftCommand(), log, bridgeFacts: () => readBridgeFacts() });
   await agent.start();
   await new Promise<void>((resolve) => {
     const shutdown = (signal: string) => {
