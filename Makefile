@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e image scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
 
 all: build
 
@@ -66,9 +66,16 @@ e2e: build
 
 # The container image. Its reference lives in one place, daemonset/daemonset.yaml; IMAGE=... builds another.
 IMAGE ?= $(shell sed -n 's/^ *image: *//p' daemonset/daemonset.yaml | head -1)
+print-image:
+	@echo $(IMAGE)
 image:
 	docker build -t $(IMAGE) .
 	@docker image inspect $(IMAGE) --format 'built $(IMAGE): {{.Size}} bytes'
+
+# The scenarios on a real kind cluster (needs docker, kind, kubectl; not possible on the development
+# machines). Environment knobs: e2e/kind/run.ts.
+e2e-kind: build
+	$(NODE) dist/e2e/kind/run.js
 
 # Only the lifecycle cases (pod IP reuse, a pod that gets its IP late, policies changing under traffic).
 e2e-lifecycle: build

@@ -5,7 +5,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseScenario, probeKey, type Probe, type Scenario } from '../../src/scenario/format.js';
+import { parseScenario, type Scenario } from '../../src/scenario/format.js';
+import { controlScenario } from './control.js';
 import { runAllLifecycles } from '../lifecycle/cases.js';
 import { runScenario } from './run.js';
 
@@ -19,22 +20,6 @@ function scenarios(): { scenario: Scenario }[] {
       .sort()
       .map((f) => ({ scenario: parseScenario(readFileSync(join(dir, f), 'utf8')) })),
   );
-}
-
-/**
- * The control: without agents, every probe to a served port must connect. Written as the steps'
- * expectations, so that a cell that misses once is probed again, as in the runs with agents.
- */
-function controlScenario(scenario: Scenario): Scenario {
-  const row = (from: number, probe: Probe) =>
-    scenario.pods.map((to, i) => (i === from || !to.ports.some((p) => p.port === probe.port && p.protocol === probe.protocol) ? '-' : '.')).join('');
-  return {
-    ...scenario,
-    steps: scenario.steps.map((step) => ({
-      ...step,
-      expect: Object.fromEntries(step.probes.map((probe) => [probeKey(probe), Object.fromEntries(scenario.pods.map((p, i) => [p.key, row(i, probe)]))])),
-    })),
-  };
 }
 
 let failed = 0;
