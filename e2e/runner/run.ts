@@ -5,12 +5,13 @@
 // and writes the output JSON. AGENT=off runs the same cluster without agents (a control run).
 //
 // Usage: node run.js SCENARIO OUT     exit 0 passed (or nothing expected), 1 an expectation failed, 2 could not run
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1DaemonSet, V1Pod } from '@kubernetes/client-node';
 import { execa, type ResultPromise } from 'execa';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
 import { compareWithExpect, type Mismatch } from '../../src/scenario/evaluate.js';
 import { parseScenario, ScenarioError, type Scenario, type ScenarioPod, type Step } from '../../src/scenario/format.js';
 import { namespaceObject, nodeName, podObject } from '../../src/scenario/objects.js';
@@ -90,6 +91,14 @@ class AgentProcess {
   }
 }
 
+/** The agent's arguments as daemonset/daemonset.yaml passes them. */
+function daemonSetArgs(): string[] {
+  const manifest = parse(readFileSync(join(ROOT, 'daemonset', 'daemonset.yaml'), 'utf8')) as V1DaemonSet;
+  const args = manifest.spec?.template.spec?.containers[0]?.args;
+  if (!args || args[0] !== 'agent') throw new CannotRun('daemonset/daemonset.yaml: the container args do not start with "agent"');
+  return args;
+}
+
 async function until(what: string, condition: () => boolean, detail?: () => string): Promise<void> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   while (!condition()) {
@@ -154,8 +163,9 @@ export class SandboxRun {
       if (!agentOff) {
         run.agents = Array.from({ length: scenario.nodes }, (_, i) =>
           new AgentProcess(
-            // The DaemonSet's flags; NODE_NAME as the downward API sets it.
-            cluster.spawn(cluster.node(i), process.execPath, [CLI, 'agent', '--kubeconfig', kubeconfig, '--listen', '127.0.0.1:9745'], { NODE_NAME: nodeName(i) }),
+            // The DaemonSet's own arguments (plus the kubeconfig the service account stands for there);
+            // NODE_NAME as the downward API sets it.
+            cluster.spawn(cluster.node(i), process.execPath, [CLI, ...daemonSetArgs(), '--kubeconfig', kubeconfig], { NODE_NAME: nodeName(i) }),
             // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
             process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
           ),
