@@ -1,6 +1,7 @@
 // Lifecycles that scenario files cannot express (../shared/scenarios/FORMAT.md creates every pod before
 // the first step and never changes who owns an address): a pod's IP reused by a new pod, a pod that gets
-// its IP after its policies exist, and policies that change while traffic flows. Each case runs in the
+// its IP after its policies exist, policies that change while traffic flows, and connections established
+// before a policy denies them. Each case runs in the
 // sandbox cluster with the real agents. A scenario pod here is a slot: a network namespace with a fixed
 // address, which the case fills in the API with whatever Pod it needs (or none), as a CNI plugin hands
 // one address to pod after pod.
@@ -257,7 +258,37 @@ const trafficDuringChanges: LifecycleCase = {
   },
 };
 
-export const LIFECYCLE_CASES: readonly LifecycleCase[] = [ipReuse, lateIp, trafficDuringChanges];
+const establishedSurvives: LifecycleCase = {
+  name: 'lifecycle-established-connections-outlive-a-deny',
+  scenario: cluster('lifecycle-established-connections-outlive-a-deny', [
+    { namespace: 'x', name: 'server', labels: { role: 'server' }, node: 1, ports: [{ port: 80, protocol: 'TCP' }] },
+    { namespace: 'x', name: 'client', labels: { role: 'client' }, node: 0 },
+    { namespace: 'x', name: 'neighbour', labels: { role: 'client' }, node: 1 },
+  ]),
+  emptySlots: [],
+  async body(ctx) {
+    await ctx.apply('NetworkPolicy', SERVER_FROM_CLIENTS);
+    await ctx.settle('clients allowed');
+    const server = { ip: ctx.pod('x/server').ips[0]!, port: 80, protocol: 'TCP' as const };
+    const connections = [];
+    for (const from of ['x/client', 'x/neighbour']) {
+      const id = await ctx.run.cluster.hold(ctx.pod(from), server);
+      if (id === null) ctx.failures.push(`${from} could not open a connection to the server while allowed`);
+      else connections.push({ from, id });
+    }
+    // The policy now admits another role only: new connections from the clients are denied...
+    await ctx.apply('NetworkPolicy', policy('server-from-clients', { podSelector: role('server'), ingress: [{ from: [{ podSelector: role('other') }] }] }));
+    await ctx.settle('clients denied');
+    await ctx.expect('a new connection after the deny', 'x/client', 'x/server', false);
+    await ctx.expect('a new connection after the deny', 'x/neighbour', 'x/server', false);
+    // ...and the established ones keep flowing (conntrack accepts them first, as the README says).
+    for (const { from, id } of connections) {
+      if (!(await ctx.run.cluster.ping(ctx.pod(from), id))) ctx.failures.push(`${from}: the connection established before the deny stopped flowing`);
+    }
+  },
+};
+
+export const LIFECYCLE_CASES: readonly LifecycleCase[] = [ipReuse, lateIp, trafficDuringChanges, establishedSurvives];
 
 let current: SandboxCluster | undefined;
 

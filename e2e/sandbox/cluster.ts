@@ -226,13 +226,28 @@ export class SandboxCluster {
   }
 
   /** Does a new connection from `from` reach the target in time? TCP: an HTTP request with curl (or a bare connect); UDP: a reply. */
-  probe(from: ScenarioPod, target: ProbeTarget, timeoutMs = 400, client: 'curl' | 'socket' = 'curl'): Promise<boolean> {
+  async probe(from: ScenarioPod, target: ProbeTarget, timeoutMs = 400, client: 'curl' | 'socket' = 'curl'): Promise<boolean> {
+    return (await this.request(from, { ...target, timeoutMs, client })).ok;
+  }
+
+  /** Opens a TCP connection from `from` and keeps it; returns its id, or null when it could not connect. */
+  async hold(from: ScenarioPod, target: ProbeTarget, timeoutMs = 1000): Promise<number | null> {
+    const id = await this.request(from, { ...target, timeoutMs, client: 'hold' });
+    return id.ok ? id.id : null;
+  }
+
+  /** Does a byte sent over a held connection come back (the server echoes held connections)? */
+  async ping(from: ScenarioPod, held: number, timeoutMs = 1000): Promise<boolean> {
+    return (await this.request(from, { ping: held, timeoutMs })).ok;
+  }
+
+  private request(from: ScenarioPod, body: Record<string, unknown>): Promise<{ id: number; ok: boolean }> {
     const proc = this.processes.get(from.key);
     if (!proc) throw new Error(`no process for ${from.key}`);
     const id = proc.nextId++;
     return new Promise((resolve) => {
-      proc.pending.set(id, resolve);
-      proc.child.stdin!.write(`${JSON.stringify({ id, ...target, timeoutMs, client })}\n`);
+      proc.pending.set(id, (ok) => resolve({ id, ok }));
+      proc.child.stdin!.write(`${JSON.stringify({ id, ...body })}\n`);
     });
   }
 

@@ -5,6 +5,9 @@
 // Usage: node podproc.js <name> <port/PROTOCOL>...
 // Probe request:  {"id": 1, "ip": "10.244.1.10", "port": 80, "protocol": "TCP", "timeoutMs": 400, "client": "curl"}
 // Probe answer:   {"id": 1, "ok": true}
+// Long-lived connections: {"id": 2, "ip": ..., "port": 80, "protocol": "TCP", "timeoutMs": 400, "client": "hold"}
+// opens a TCP connection and keeps it (answer ok when it is up; the id names it); {"id": 3, "ping": 2,
+// "timeoutMs": 400} sends a byte over held connection 2 and answers ok when the echo comes back.
 // TCP probes are HTTP requests made with curl, as the same checks are made on a real cluster (client
 // "curl", the default); client "socket" is a bare connect, for benchmarks that probe every few
 // milliseconds and would measure curl's start-up instead of the verdict.
@@ -23,7 +26,11 @@ function serve(spec: string): Promise<void> {
       // Answers like an HTTP server, so that curl works as well as a bare connect.
       const server = createServer((socket) => {
         socket.on('error', () => undefined);
-        socket.once('data', () => socket.end(`HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n${name}\n`));
+        socket.once('data', (first) => {
+          // A held connection announces itself and is echoed from then on; anything else is HTTP.
+          if (first.toString().startsWith('HOLD')) socket.on('data', (chunk) => socket.write(chunk));
+          else socket.end(`HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n${name}\n`);
+        });
       });
       server.listen({ port, host: '::', ipv6Only: false }, listening);
     } else if (protocol === 'UDP') {
@@ -73,19 +80,68 @@ function probeUdp(ip: string, port: number, timeoutMs: number): Promise<boolean>
   });
 }
 
+const held = new Map<number, Socket>();
+
+function hold(id: number, ip: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(false);
+    }, timeoutMs);
+    socket.once('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+    socket.connect({ host: ip, port }, () => {
+      clearTimeout(timer);
+      socket.write('HOLD\n');
+      held.set(id, socket);
+      resolve(true);
+    });
+  });
+}
+
+function ping(heldId: number, timeoutMs: number): Promise<boolean> {
+  const socket = held.get(heldId);
+  if (!socket || socket.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.off('data', echoed);
+      resolve(false);
+    }, timeoutMs);
+    function echoed(): void {
+      clearTimeout(timer);
+      resolve(true);
+    }
+    socket.once('data', echoed);
+    socket.write('x');
+  });
+}
+
 interface ProbeRequest {
   readonly id: number;
   readonly ip: string;
   readonly port: number;
   readonly protocol: string;
   readonly timeoutMs: number;
-  readonly client?: 'curl' | 'socket';
+  readonly client?: 'curl' | 'socket' | 'hold';
+  readonly ping?: number;
 }
 
 createInterface({ input: process.stdin }).on('line', (line) => {
   const request = JSON.parse(line) as ProbeRequest;
+  const answer = (ok: boolean) => process.stdout.write(`${JSON.stringify({ id: request.id, ok })}\n`);
+  if (request.ping !== undefined) {
+    void ping(request.ping, request.timeoutMs).then(answer);
+    return;
+  }
+  if (request.client === 'hold') {
+    void hold(request.id, request.ip, request.port, request.timeoutMs).then(answer);
+    return;
+  }
   const probe = request.protocol === 'UDP' ? probeUdp : request.client === 'socket' ? probeTcp : probeCurl;
-  void probe(request.ip, request.port, request.timeoutMs).then((ok) => process.stdout.write(`${JSON.stringify({ id: request.id, ok })}\n`));
+  void probe(request.ip, request.port, request.timeoutMs).then(answer);
 });
 process.stdin.on('end', () => process.exit(0));
 void Promise.all(portSpecs.map(serve)).then(() => process.stdout.write(`${JSON.stringify({ ready: true })}\n`));
