@@ -2,7 +2,10 @@
 // 5,000 policies and 250 pods on the agent's node, with real nft. Prints startup to ready, heap and RSS,
 // and the network programming latency (p50/p99) of a stream of pod and policy changes at 100 events/s.
 // The whole benchmark runs in a network namespace of its own (it re-runs itself under `unshare -n`).
+import type { V1DaemonSet } from '@kubernetes/client-node';
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
 import { inOwnNetworkNamespace } from './own-netns.js';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -33,6 +36,14 @@ function apiPolicy(p: NetworkPolicy): Record<string, unknown> {
   };
 }
 
+/** The Node.js options the DaemonSet gives the agent (NODE_OPTIONS), so that the benchmark measures what ships; AGENT_NODE_ARGS overrides. */
+function nodeArgs(): string[] {
+  if (process.env.AGENT_NODE_ARGS !== undefined) return process.env.AGENT_NODE_ARGS.split(' ').filter(Boolean);
+  const manifest = parse(readFileSync(join(ROOT, 'daemonset', 'daemonset.yaml'), 'utf8')) as V1DaemonSet;
+  const env = manifest.spec?.template.spec?.containers[0]?.env ?? [];
+  return (env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '').split(' ').filter(Boolean);
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -60,7 +71,7 @@ async function main(): Promise<void> {
   for (const p of policies) api.apply('NetworkPolicy', apiPolicy(p));
   const port = 19745;
   const started = process.hrtime.bigint();
-  const agent = execa(process.execPath, [CLI, 'agent', '--kubeconfig', api.kubeconfig, '--node-name', 'node-0', '--listen', `127.0.0.1:${port}`], { reject: false, buffer: false, stdout: 'pipe', stderr: 'inherit' });
+  const agent = execa(process.execPath, [...nodeArgs(), CLI, 'agent', '--kubeconfig', api.kubeconfig, '--node-name', 'node-0', '--listen', `127.0.0.1:${port}`], { reject: false, buffer: false, stdout: 'pipe', stderr: 'inherit' });
   const latencies: number[] = [];
   let measuring = false;
   createInterface({ input: agent.stdout! }).on('line', (line) => {
@@ -75,6 +86,11 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const readyMs = Number(process.hrtime.bigint() - started) / 1e6;
+    // With AGENT_NODE_ARGS=--heapsnapshot-signal=SIGUSR2, SNAPSHOT_WAIT_MS=40000 writes a heap snapshot at ready.
+    if (process.env.SNAPSHOT_WAIT_MS) {
+      agent.kill('SIGUSR2');
+      await new Promise((resolve) => setTimeout(resolve, Number(process.env.SNAPSHOT_WAIT_MS)));
+    }
     const rssAfterStart = await metricValue(port, 'nftpol_process_resident_memory_bytes');
     const heapAfterStart = await metricValue(port, 'nftpol_nodejs_heap_size_used_bytes');
 

@@ -111,6 +111,15 @@ describe('the DaemonSet runs the agent as the agent expects', () => {
     expect(service.spec!.ports).toEqual([{ name: 'metrics', port: listenPort, targetPort: 'metrics', protocol: 'TCP' }]);
   });
 
+  test("the V8 heap cap leaves room below the container's memory limit", () => {
+    const options = agent.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+    const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
+    const limit = /^(\d+)(Mi|Gi)$/.exec(String(agent.resources?.limits?.memory))!;
+    const limitMiB = Number(limit[1]) * (limit[2] === 'Gi' ? 1024 : 1);
+    expect(heapMiB).toBeGreaterThan(0);
+    expect(heapMiB).toBeLessThanOrEqual(limitMiB / 2);
+  });
+
   test('NODE_NAME comes from the downward API', () => {
     expect(agent.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
   });

