@@ -2,15 +2,13 @@
 // 5,000 policies and 250 pods on the agent's node, with real nft. Prints startup to ready, heap and RSS,
 // and the network programming latency (p50/p99) of a stream of pod and policy changes at 100 events/s.
 // The whole benchmark runs in a network namespace of its own (it re-runs itself under `unshare -n`).
-import type { V1DaemonSet } from '@kubernetes/client-node';
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { inOwnNetworkNamespace } from './own-netns.js';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
+import { agentNodeOptions } from '../e2e/daemonset.js';
 import type { NetworkPolicy, Peer, PolicyPort, PolicyRule } from '../src/model/types.js';
 import { ipFor, makeNamespaces, makePods, makePolicies } from './synthetic.js';
 
@@ -39,9 +37,7 @@ function apiPolicy(p: NetworkPolicy): Record<string, unknown> {
 /** The Node.js options the DaemonSet gives the agent (NODE_OPTIONS), so that the benchmark measures what ships; AGENT_NODE_ARGS overrides. */
 function nodeArgs(): string[] {
   if (process.env.AGENT_NODE_ARGS !== undefined) return process.env.AGENT_NODE_ARGS.split(' ').filter(Boolean);
-  const manifest = parse(readFileSync(join(ROOT, 'daemonset', 'daemonset.yaml'), 'utf8')) as V1DaemonSet;
-  const env = manifest.spec?.template.spec?.containers[0]?.env ?? [];
-  return (env.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '').split(' ').filter(Boolean);
+  return agentNodeOptions();
 }
 
 function percentile(values: number[], p: number): number {

@@ -1,7 +1,7 @@
 // Probing on a real cluster: from each source pod, one `kubectl exec` runs every connection of a step at
 // once (`/agnhost connect`, as upstream's netpol suite probes), each printing its index and exit status;
 // the runner turns those lines into the scenario output's rows. Pure, unit-tested without a cluster.
-import type { Probe, Scenario } from '../../src/scenario/format.js';
+import { probeAddress, type Probe, type Scenario } from '../../src/scenario/format.js';
 import { familyOf } from '../../src/model/ip.js';
 
 export interface ProbeTarget {
@@ -58,8 +58,7 @@ export function targetsFrom(
   for (const probe of probes) {
     scenario.pods.forEach((to, j) => {
       if (j === from) return;
-      const candidates = (probe.via === 'service' ? serviceIps : podIps).get(to.key) ?? [];
-      const address = candidates.find((a) => familyOf(a) === probe.family);
+      const address = probeAddress(probe, podIps.get(to.key) ?? [], serviceIps.get(to.key) ?? []);
       if (address !== undefined) out.push({ key: key(probe), to: j, address, port: probe.port, protocol: probe.protocol });
     });
   }

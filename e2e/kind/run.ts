@@ -25,6 +25,7 @@ import { familyOf } from '../../src/model/ip.js';
 import type { Labels } from '../../src/model/types.js';
 import { compareWithExpect } from '../../src/scenario/evaluate.js';
 import { parseScenario, probeKey, type Scenario } from '../../src/scenario/format.js';
+import { namespaceObject } from '../../src/scenario/objects.js';
 import { controlScenario } from '../runner/control.js';
 import type { RunOutput, StepOutput } from '../runner/run.js';
 import { parseProbeOutput, probeScript, rowsFor, targetsFrom } from './probe.js';
@@ -34,7 +35,6 @@ import {
   DEFAULT_AGNHOST,
   endpointSlices,
   labelArgs,
-  namespaceObject,
   podAddresses,
   podObject,
   serviceObject,

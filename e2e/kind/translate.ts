@@ -6,7 +6,7 @@
 //   no label is added to the scenario's pods, which policies could select.
 // - The cluster chooses addresses, not the scenario: ipBlock CIDRs that name a scenario pod (/32, /128)
 //   or a scenario node's pod CIDR are rewritten to the real ones; other CIDRs stay as written.
-import type { DiscoveryV1EndpointPort, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { DiscoveryV1EndpointPort, V1Pod, V1Service } from '@kubernetes/client-node';
 import { familyOf, parseCidr } from '../../src/model/ip.js';
 import type { Labels } from '../../src/model/types.js';
 import { nodePodCidr, type Scenario, type ScenarioPod, type ScenarioPort } from '../../src/scenario/format.js';
@@ -36,10 +36,6 @@ function containerName(port: ScenarioPort): string {
 function serveCommand(port: ScenarioPort): { command: string[]; env?: { name: string; value: string }[] } {
   if (port.protocol === 'SCTP') return { command: ['/agnhost', 'porter'], env: [{ name: `SERVE_SCTP_PORT_${port.port}`, value: 'foo' }] };
   return { command: ['/agnhost', 'serve-hostname', port.protocol === 'TCP' ? '--tcp' : '--udp', '--http=false', '--port', String(port.port)] };
-}
-
-export function namespaceObject(name: string, labels: Labels): V1Namespace {
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { ...labels } } };
 }
 
 export function podObject(pod: ScenarioPod, nodes: ClusterNodes, agnhost = DEFAULT_AGNHOST): V1Pod {

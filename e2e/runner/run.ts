@@ -5,16 +5,16 @@
 // and writes the output JSON. AGENT=off runs the same cluster without agents (a control run).
 //
 // Usage: node run.js SCENARIO OUT     exit 0 passed (or nothing expected), 1 an expectation failed, 2 could not run
-import type { V1DaemonSet, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { execa, type ResultPromise } from 'execa';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import { compareWithExpect, type Mismatch } from '../../src/scenario/evaluate.js';
 import { parseScenario, ScenarioError, type Scenario, type ScenarioPod, type Step } from '../../src/scenario/format.js';
 import { namespaceObject, nodeName, podObject } from '../../src/scenario/objects.js';
+import { agentContainer } from '../daemonset.js';
 import { CONTROL_PLANE_IP, SandboxCluster } from '../sandbox/cluster.js';
 import { probeStepWithRetries, serviceAddresses } from '../sandbox/probes.js';
 
@@ -91,14 +91,6 @@ class AgentProcess {
   }
 }
 
-/** The agent's arguments as daemonset/daemonset.yaml passes them. */
-function daemonSetArgs(): string[] {
-  const manifest = parse(readFileSync(join(ROOT, 'daemonset', 'daemonset.yaml'), 'utf8')) as V1DaemonSet;
-  const args = manifest.spec?.template.spec?.containers[0]?.args;
-  if (!args || args[0] !== 'agent') throw new CannotRun('daemonset/daemonset.yaml: the container args do not start with "agent"');
-  return args;
-}
-
 async function until(what: string, condition: () => boolean, detail?: () => string): Promise<void> {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   while (!condition()) {
@@ -161,11 +153,12 @@ export class SandboxRun {
       }
       const kubeconfig = (await api.send({ op: 'kubeconfig' })).kubeconfig as string;
       if (!agentOff) {
+        const args = agentContainer().args!;
         run.agents = Array.from({ length: scenario.nodes }, (_, i) =>
           new AgentProcess(
             // The DaemonSet's own arguments (plus the kubeconfig the service account stands for there);
             // NODE_NAME as the downward API sets it.
-            cluster.spawn(cluster.node(i), process.execPath, [CLI, ...daemonSetArgs(), '--kubeconfig', kubeconfig], { NODE_NAME: nodeName(i) }),
+            cluster.spawn(cluster.node(i), process.execPath, [CLI, ...args, '--kubeconfig', kubeconfig], { NODE_NAME: nodeName(i) }),
             // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
             process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
           ),

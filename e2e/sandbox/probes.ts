@@ -1,8 +1,7 @@
 // Probing every ordered pair of a scenario's pods in the sandbox cluster, as the scenario format defines
 // it: rows are sources, one character per destination, '.' connected, 'X' blocked, '-' the diagonal.
-import { familyOf } from '../../src/model/ip.js';
 import type { Probe, Scenario, ScenarioPod, Step } from '../../src/scenario/format.js';
-import { probeKey } from '../../src/scenario/format.js';
+import { probeAddress, probeKey } from '../../src/scenario/format.js';
 import type { SandboxCluster } from './cluster.js';
 
 /** ClusterIPs: pod j gets 10.96.0.(10+j) and fd00:10:96::(10+j) for the cluster's families. */
@@ -18,8 +17,7 @@ export function serviceAddresses(scenario: Scenario): Map<string, string[]> {
 }
 
 function targetIp(services: Map<string, string[]>, to: ScenarioPod, probe: Probe): string | undefined {
-  const candidates = probe.via === 'service' ? (services.get(to.key) ?? []) : to.ips;
-  return candidates.find((ip) => familyOf(ip) === probe.family);
+  return probeAddress(probe, to.ips, services.get(to.key) ?? []);
 }
 
 /** SCTP: per destination one raw receiver, every other pod sends an INIT; '.' where it arrived. */

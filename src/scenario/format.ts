@@ -67,6 +67,11 @@ export function probeKey(probe: Probe): string {
   return `${probe.port}/${probe.protocol}${probe.via === 'service' ? '/service' : ''}${probe.family === 'IPv6' ? '/IPv6' : ''}`;
 }
 
+/** The address a probe goes to: the destination's pod address, or its Service's, in the probe's family. */
+export function probeAddress(probe: Probe, podIps: readonly string[], serviceIps: readonly string[]): string | undefined {
+  return (probe.via === 'service' ? serviceIps : podIps).find((ip) => familyOf(ip) === probe.family);
+}
+
 export function nodePodCidr(node: number, family: Family): string {
   return family === 'IPv4' ? `10.244.${node}.0/24` : `fd00:10:244:${node}::/64`;
 }
