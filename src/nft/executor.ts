@@ -17,6 +17,13 @@ export class NftError extends Error {
   }
 }
 
+/** nft could not be run at all: the program is not on PATH (the node lacks nftables, or PATH is wrong). */
+export class NftNotFoundError extends NftError {
+  constructor(program: string) {
+    super(`${program === 'ip' ? 'ip' : 'nft'} not found: "${program}" is not on PATH (${process.env.PATH ?? 'PATH unset'}); install ${program === 'ip' ? 'iproute2' : 'nftables'}`, undefined, undefined, '');
+  }
+}
+
 /** Runs nft scripts and reads nftpol's table back; the real one and test doubles implement it. */
 export interface NftRunner {
   /** Applies one script as one transaction; rejects with NftError. */
@@ -45,30 +52,46 @@ export interface NftCommandOptions {
   readonly checkOnly?: boolean;
 }
 
+interface RunResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
 export function nftCommand(options: NftCommandOptions = {}): NftRunner {
   const nft = options.nft ?? 'nft';
   const command = (args: string[]): [string, string[]] => (options.netns ? ['ip', ['netns', 'exec', options.netns, nft, ...args]] : [nft, args]);
+  /**
+   * Runs nft; the one place that tells "nft could not be started" from "nft ran and failed", for every
+   * caller: otherwise a missing binary reads as "nft failed: no message", or as a missing table.
+   */
+  const run = async (args: string[], input?: string): Promise<RunResult> => {
+    const [file, argv] = command(args);
+    const result = await execa(file, argv, { reject: false, ...(input !== undefined ? { input } : {}) });
+    const stderr = String(result.stderr);
+    // execa's spawn error (for nft, or for ip), or `ip netns exec`'s own message when it cannot exec nft.
+    if (result.code === 'ENOENT') throw new NftNotFoundError(file);
+    if (options.netns !== undefined && stderr.includes(`exec of "${nft}" failed: No such file`)) throw new NftNotFoundError(nft);
+    return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr };
+  };
   return {
     async apply(script) {
-      const [file, args] = command([...(options.checkOnly ? ['-c'] : []), '-f', '-']);
-      const result = await execa(file, args, { input: script, reject: false });
-      if (result.exitCode !== 0) throw nftError(script, String(result.stderr));
+      const result = await run([...(options.checkOnly ? ['-c'] : []), '-f', '-'], script);
+      if (result.exitCode !== 0) throw nftError(script, result.stderr);
     },
     async listCounters(table) {
-      const [file, args] = command(['-j', 'list', 'counters', 'table', 'inet', table]);
-      const result = await execa(file, args, { reject: false });
+      const result = await run(['-j', 'list', 'counters', 'table', 'inet', table]);
       const counters = new Map<string, number>();
       if (result.exitCode !== 0) return counters;
-      const items = (JSON.parse(String(result.stdout)) as { nftables?: { counter?: { name: string; packets: number } }[] }).nftables ?? [];
+      const items = (JSON.parse(result.stdout) as { nftables?: { counter?: { name: string; packets: number } }[] }).nftables ?? [];
       for (const item of items) if (item.counter) counters.set(item.counter.name, item.counter.packets);
       return counters;
     },
     async listTable(table) {
-      const [file, args] = command(['list', 'table', 'inet', table]);
-      const result = await execa(file, args, { reject: false });
-      if (result.exitCode === 0) return String(result.stdout);
-      if (/No such file or directory/.test(String(result.stderr))) return null;
-      throw new NftError(`nft list failed: ${String(result.stderr).trim()}`, undefined, undefined, String(result.stderr));
+      const result = await run(['list', 'table', 'inet', table]);
+      if (result.exitCode === 0) return result.stdout;
+      if (/No such file or directory/.test(result.stderr)) return null;
+      throw new NftError(`nft list failed: ${result.stderr.trim()}`, undefined, undefined, result.stderr);
     },
   };
 }
