@@ -30,7 +30,7 @@ test('policies written to the API are enforced, and an agent restart leaves no o
   const cluster = await SandboxCluster.create({ nodes: 1, families: ['IPv4'], pods: [a, b] });
   const agents: Agent[] = [];
   const startAgent = async () => {
-    const config: AgentConfig = { nodeName: 'node-0', table: 'nftpol', denyAction: 'drop', listenHost: '127.0.0.1', listenPort: 0, fullResyncPeriodMs: 3_600_000, apiUnreachableGraceMs: 60_000 };
+    const config: AgentConfig = { nodeName: 'node-0', table: 'nftpol', denyAction: 'drop', metricsAddress: { host: '127.0.0.1', port: 0 }, healthzAddress: { host: '127.0.0.1', port: 0 }, fullResyncPeriodMs: 3_600_000, apiUnreachableGraceMs: 60_000 };
     const agent = new Agent(config, { sources: kubeListerWatchers(loadKubeConfig(api.kubeconfig)), runner: nftCommand({ netns: cluster.node(0) }), log: memoryLogger() });
     agents.push(agent);
     await agent.start();

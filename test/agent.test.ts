@@ -13,8 +13,8 @@ const config: AgentConfig = {
   nodeName: 'node-0',
   table: 'nftpol',
   denyAction: 'drop',
-  listenHost: '127.0.0.1',
-  listenPort: 0,
+  metricsAddress: { host: '127.0.0.1', port: 0 },
+  healthzAddress: { host: '127.0.0.1', port: 0 },
   fullResyncPeriodMs: 3_600_000,
   apiUnreachableGraceMs: 300,
   backoff: { initialMs: 20, maxMs: 200 },
@@ -47,7 +47,8 @@ async function metric(name: string): Promise<string> {
   return (await agent.metrics.registry.metrics()).split('\n').filter((l) => l.startsWith(name)).join('\n');
 }
 async function get(path: string): Promise<number> {
-  return (await fetch(`http://127.0.0.1:${agent.port}${path}`)).status;
+  const port = path === '/metrics' ? agent.ports.metrics : agent.ports.healthz;
+  return (await fetch(`http://127.0.0.1:${port}${path}`)).status;
 }
 
 beforeEach(async () => {

@@ -1,7 +1,7 @@
 // nftpol agent: watches Pods, Namespaces and NetworkPolicies, keeps the node's nftables table equal to what
 // the policies say, and serves /metrics, /healthz and /readyz. Faults never end the process: nft failures,
 // bad objects and API outages are logged, counted and retried, and the last good state stays enforced.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { PolicyEngine } from '../engine/engine.js';
 import { denyCounterName } from '../nft/compile.js';
 import { Dataplane } from '../nft/dataplane.js';
@@ -14,21 +14,39 @@ import { bridgeBypass, type BridgeFacts } from './hostcheck.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
+import { SharedRead } from './shared-read.js';
 
 export const VERSION = '0.1.0';
+
+/** Where an HTTP server listens; port 0 picks a free port (tests). */
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
 
 export interface AgentConfig {
   readonly nodeName: string;
   readonly table: string;
   readonly denyAction: DenyAction;
-  readonly listenHost: string;
-  /** 0 picks a free port (tests). */
-  readonly listenPort: number;
+  /** /metrics, for Prometheus: reachable from the network (kube-proxy's --metrics-bind-address). */
+  readonly metricsAddress: ListenAddress;
+  /**
+   * /healthz and /readyz, for the kubelet's probes, which a hostNetwork pod gets on the node's own
+   * loopback (kube-proxy's --healthz-bind-address). The same address as metricsAddress (not port 0):
+   * one server serves all three.
+   */
+  readonly healthzAddress: ListenAddress;
   readonly fullResyncPeriodMs: number;
   /** How long the API server may be unreachable before /readyz fails (enforcement goes on regardless). */
   readonly apiUnreachableGraceMs: number;
   readonly backoff?: BackoffOptions;
+  /** At most one read of the nft deny counters per this many ms, however many scrapers (default 10 s). */
+  readonly counterReadIntervalMs?: number;
 }
+
+export const DEFAULT_COUNTER_READ_INTERVAL_MS = 10_000;
+/** A scrape waits this long at most for a counter read in flight, then gets the last values read. */
+const COUNTER_READ_MAX_WAIT_MS = 2_000;
 
 export interface AgentDeps {
   readonly sources: Record<WatchedKind, ListerWatcher>;
@@ -47,9 +65,10 @@ export class Agent {
   private readonly synced = new Set<WatchedKind>();
   /** Since when the API server has been failing, or null while it answers. */
   private apiFailingSince: number | null = null;
-  private server: Server | null = null;
+  private servers: { metrics: Server; healthz: Server } | null = null;
   private hostCheckTimer: NodeJS.Timeout | null = null;
   private bridgeWarning: string | null = null;
+  private readonly counters: SharedRead<Map<string, number>> | null;
 
   constructor(
     readonly config: AgentConfig,
@@ -57,6 +76,13 @@ export class Agent {
   ) {
     this.engine = new PolicyEngine(config.nodeName);
     this.dataplane = new Dataplane(this.engine, deps.runner, { table: config.table, denyAction: config.denyAction });
+    const listCounters = deps.runner.listCounters?.bind(deps.runner);
+    this.counters = listCounters
+      ? new SharedRead(() => listCounters(config.table), { intervalMs: config.counterReadIntervalMs ?? DEFAULT_COUNTER_READ_INTERVAL_MS, maxWaitMs: COUNTER_READ_MAX_WAIT_MS }, (outcome) => {
+          this.metrics.counterReads.inc({ result: outcome.ok ? 'ok' : 'error' });
+          if (!outcome.ok) deps.log.warn('could not read the nft deny counters; /metrics serves the last values read', { error: String(outcome.error) });
+        })
+      : null;
     this.metrics = createMetrics(() => this.collectDenied());
     this.metrics.buildInfo.set({ version: VERSION, node: config.nodeName }, 1);
     this.reconciler = new Reconciler(this.engine, this.dataplane, deps.runner, this.metrics, deps.log, {
@@ -104,34 +130,67 @@ export class Agent {
     return { ready: true, reason: 'ok' };
   }
 
-  /** The address /metrics and the probes listen on (after start). */
-  get port(): number {
-    const address = this.server?.address();
-    return typeof address === 'object' && address ? address.port : 0;
+  /** The ports /metrics and the probes listen on (after start; the same when one server serves both). */
+  get ports(): { metrics: number; healthz: number } {
+    const port = (server: Server | undefined) => {
+      const address = server?.address();
+      return typeof address === 'object' && address ? address.port : 0;
+    };
+    return { metrics: port(this.servers?.metrics), healthz: port(this.servers?.healthz) };
+  }
+
+  private serveProbes(path: string, res: ServerResponse): boolean {
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const { ready, reason } = this.ready();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  private serveMetrics(path: string, res: ServerResponse): boolean {
+    if (path !== '/metrics') return false;
+    this.metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
+      (error: unknown) => res.writeHead(500).end(String(error)),
+    );
+    return true;
+  }
+
+  /** An HTTP server for some of the endpoints; 404 names the ones this address serves. */
+  private async listen(address: ListenAddress, routes: ((path: string, res: ServerResponse) => boolean)[], names: string): Promise<Server> {
+    const server = createServer((req: IncomingMessage, res) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      if (!routes.some((route) => route(path, res))) res.writeHead(404).end(`not found: this address serves ${names}\n`);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(address.port, address.host, () => resolve());
+    });
+    return server;
   }
 
   async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      const path = (req.url ?? '/').split('?')[0];
-      if (path === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      } else if (path === '/readyz') {
-        const { ready, reason } = this.ready();
-        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
-      } else if (path === '/metrics') {
-        this.metrics.registry.metrics().then(
-          (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
-          (error: unknown) => res.writeHead(500).end(String(error)),
-        );
-      } else {
-        res.writeHead(404).end('not found: try /metrics, /healthz, /readyz\n');
+    const { metricsAddress: m, healthzAddress: h } = this.config;
+    const probes = (path: string, res: ServerResponse) => this.serveProbes(path, res);
+    const metrics = (path: string, res: ServerResponse) => this.serveMetrics(path, res);
+    if (m.host === h.host && m.port === h.port && m.port !== 0) {
+      const server = await this.listen(m, [metrics, probes], '/metrics, /healthz, /readyz');
+      this.servers = { metrics: server, healthz: server };
+    } else {
+      const healthz = await this.listen(h, [probes], '/healthz, /readyz');
+      try {
+        this.servers = { metrics: await this.listen(m, [metrics], '/metrics'), healthz };
+      } catch (error) {
+        healthz.close();
+        throw error;
       }
-    });
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.config.listenPort, this.config.listenHost, () => resolve());
-    });
-    this.deps.log.info('agent started', { node: this.config.nodeName, table: this.config.table, listen: `${this.config.listenHost}:${this.port}`, version: VERSION });
+    }
+    const { ports } = this;
+    this.deps.log.info('agent started', { node: this.config.nodeName, table: this.config.table, metrics: `${m.host}:${ports.metrics}`, healthz: `${h.host}:${ports.healthz}`, version: VERSION });
     for (const reflector of this.reflectors) reflector.start();
     if (this.deps.bridgeFacts) {
       await this.checkBridges();
@@ -161,15 +220,17 @@ export class Agent {
     if (this.hostCheckTimer) clearInterval(this.hostCheckTimer);
     for (const reflector of this.reflectors) reflector.stop();
     await this.reconciler.stop();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const servers = new Set(this.servers ? [this.servers.metrics, this.servers.healthz] : []);
+    await Promise.all([...servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.deps.log.info('agent stopped; the nftpol table stays in place');
   }
 
-  /** At scrape time: the deny counters of the local pods. */
+  /** At scrape time: the deny counters of the local pods, as last read (see SharedRead). */
   private async collectDenied(): Promise<void> {
-    if (!this.deps.runner.listCounters) return;
-    const counters = await this.deps.runner.listCounters(this.config.table);
+    if (!this.counters) return;
+    const counters = await this.counters.get();
     this.metrics.deniedPackets.reset();
+    if (!counters) return;
     for (const key of this.engine.localPods().keys()) {
       const [namespace, pod] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
       for (const direction of ['ingress', 'egress'] as const) {

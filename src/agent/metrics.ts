@@ -17,6 +17,7 @@ export interface Metrics {
   readonly nftChains: Gauge;
   readonly driftRepairs: Counter;
   readonly deniedPackets: Gauge<'namespace' | 'pod' | 'direction'>;
+  readonly counterReads: Counter<'result'>;
   readonly buildInfo: Gauge<'version' | 'node'>;
   readonly bridgedUnfiltered: Gauge;
 }
@@ -48,6 +49,7 @@ export function createMetrics(collectDenied?: () => Promise<void>): Metrics {
       ...reg,
       ...(collectDenied ? { collect: collectDenied } : {}),
     }),
+    counterReads: new Counter({ name: 'nftpol_nft_counter_reads_total', help: 'Reads of the nft deny counters for /metrics (at most one per --counter-read-interval, however many scrapers), by result (ok, error).', labelNames: ['result'], ...reg }),
     buildInfo: new Gauge({ name: 'nftpol_build_info', help: 'Always 1; labels carry the version and the node.', labelNames: ['version', 'node'], ...reg }),
     bridgedUnfiltered: new Gauge({ name: 'nftpol_bridged_traffic_unfiltered', help: '1 when pods on this node share a Linux bridge whose traffic bypasses nftpol (br_netfilter off); see the agent log.', ...reg }),
   };

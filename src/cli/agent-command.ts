@@ -1,6 +1,6 @@
 // `nftpol agent` and `nftpol cleanup`: flags validated up front with a clear message, then the long-running
 // agent (stopped cleanly by SIGTERM or SIGINT, leaving its rules in place) or the uninstall step.
-import { Agent, type AgentConfig } from '../agent/agent.js';
+import { Agent, type AgentConfig, type ListenAddress } from '../agent/agent.js';
 import { readBridgeFacts } from '../agent/hostcheck.js';
 import { jsonLogger, LEVELS, type Level } from '../agent/log.js';
 import type { DenyAction } from '../nft/compile.js';
@@ -29,12 +29,21 @@ export function parseLevel(text: string): Level {
   return text as Level;
 }
 
+/** Prometheus scrapes every node's agent, so /metrics listens on every address of the node. */
+export const DEFAULT_METRICS_ADDRESS: ListenAddress = { host: '0.0.0.0', port: 9745 };
+/** Only the kubelet's probes need these, and a hostNetwork pod's probes reach the node's loopback. */
+export const DEFAULT_HEALTHZ_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 9746 };
+
 export interface AgentFlags {
   readonly nodeName?: string;
   readonly kubeconfig?: string;
   readonly table: string;
   readonly denyAction: DenyAction;
-  readonly listen: { host: string; port: number };
+  readonly metricsBindAddress?: ListenAddress;
+  readonly healthzBindAddress?: ListenAddress;
+  /** Deprecated: one address for /metrics and the probes (what --listen meant before 0.2). */
+  readonly listen?: ListenAddress;
+  readonly counterReadInterval: number;
   readonly fullResyncPeriod: number;
   readonly apiUnreachableGrace: number;
   readonly logLevel: Level;
@@ -44,12 +53,16 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
   const nodeName = flags.nodeName ?? env.NODE_NAME;
   if (!nodeName) throw new UsageError('which node? give --node-name or set NODE_NAME (the DaemonSet sets it from spec.nodeName)');
   if (flags.fullResyncPeriod < 1000) throw new UsageError('--full-resync-period must be at least 1s');
+  if (flags.listen && (flags.metricsBindAddress || flags.healthzBindAddress)) {
+    throw new UsageError('--listen (deprecated) cannot be combined with --metrics-bind-address or --healthz-bind-address: drop --listen');
+  }
   return {
     nodeName,
     table: flags.table,
     denyAction: flags.denyAction,
-    listenHost: flags.listen.host,
-    listenPort: flags.listen.port,
+    metricsAddress: flags.metricsBindAddress ?? flags.listen ?? DEFAULT_METRICS_ADDRESS,
+    healthzAddress: flags.healthzBindAddress ?? flags.listen ?? DEFAULT_HEALTHZ_ADDRESS,
+    counterReadIntervalMs: flags.counterReadInterval,
     fullResyncPeriodMs: flags.fullResyncPeriod,
     apiUnreachableGraceMs: flags.apiUnreachableGrace,
   };
@@ -58,6 +71,7 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
 export async function runAgent(flags: AgentFlags): Promise<void> {
   const config = agentConfig(flags, process.env);
   const log = jsonLogger(flags.logLevel);
+  if (flags.listen) log.warn('--listen is deprecated: use --metrics-bind-address and --healthz-bind-address (it sets both, so one server serves /metrics and the probes)');
   let kc;
   try {
     kc = loadKubeConfig(flags.kubeconfig);
