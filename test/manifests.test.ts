@@ -2,7 +2,7 @@
 // - schema-valid: kubernetes-models' validators (generated from the Kubernetes OpenAPI schema), plus no
 //   field that the Kubernetes API does not have (client-node's field lists, also from OpenAPI);
 // - consistent with the agent: every flag the DaemonSet passes exists and parses, the probes and the
-//   scrape target use the port the agent listens on, the RBAC allows exactly the calls the agent makes,
+//   scrape target use the addresses the agent listens on, the RBAC allows exactly the calls the agent makes,
 //   one image everywhere, matching the package's version;
 // - what docs/install.md promises about privileges, scheduling and rollouts.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { Service, ServiceAccount } from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 import type { V1ClusterRole, V1ClusterRoleBinding, V1Container, V1DaemonSet, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
 import { VERSION } from '../src/agent/agent.js';
+import { parseListen } from '../src/cli/agent-command.js';
 import { buildProgram } from '../src/cli/program.js';
 import { WATCH_PATHS } from '../src/watch/kube.js';
 import { unknownFields } from './support/k8s-fields.js';
@@ -85,7 +86,8 @@ describe('the DaemonSet runs the agent as the agent expects', () => {
     return { flag: match[1]!, value: match[2]! };
   });
   const flag = (name: string) => flags.find((f) => f.flag === name)?.value;
-  const listenPort = Number(/:(\d+)$/.exec(flag('--listen') ?? '')?.[1]);
+  const metrics = parseListen(flag('--metrics-bind-address') ?? '');
+  const healthz = parseListen(flag('--healthz-bind-address') ?? '');
 
   test('the subcommand is agent, and every flag exists and parses', () => {
     expect(args[0]).toBe('agent');
@@ -98,17 +100,23 @@ describe('the DaemonSet runs the agent as the agent expects', () => {
     }
   });
 
-  test('probes, container port, scrape annotation and Service all use the port the agent listens on', () => {
-    expect(listenPort).toBe(9745);
-    expect(agent.startupProbe?.httpGet).toMatchObject({ path: '/healthz', port: listenPort });
-    expect(agent.livenessProbe?.httpGet).toMatchObject({ path: '/healthz', port: listenPort });
-    expect(agent.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', port: listenPort });
-    expect(agent.ports).toEqual([{ name: 'metrics', containerPort: listenPort, protocol: 'TCP' }]);
+  test('the probes use the healthz address; container ports, scrape annotation and Service the metrics address', () => {
+    expect(flag('--listen')).toBeUndefined(); // deprecated: one address for both
+    expect(metrics).toEqual({ host: '0.0.0.0', port: 9745 }); // Prometheus scrapes it from other hosts
+    expect(healthz).toEqual({ host: '127.0.0.1', port: 9746 }); // only the kubelet, on the node, probes it
+    const probe = { host: healthz.host, port: healthz.port };
+    expect(agent.startupProbe?.httpGet).toMatchObject({ path: '/healthz', ...probe });
+    expect(agent.livenessProbe?.httpGet).toMatchObject({ path: '/healthz', ...probe });
+    expect(agent.readinessProbe?.httpGet).toMatchObject({ path: '/readyz', ...probe });
+    expect(agent.ports).toEqual([
+      { name: 'metrics', containerPort: metrics.port, protocol: 'TCP' },
+      { name: 'healthz', containerPort: healthz.port, protocol: 'TCP' },
+    ]);
     const annotations = daemonSet.spec!.template.metadata!.annotations!;
-    expect(annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(listenPort), 'prometheus.io/path': '/metrics' });
+    expect(annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(metrics.port), 'prometheus.io/path': '/metrics' });
     const service = one<V1Service>('Service');
     expect(service.spec!.selector).toEqual(daemonSet.spec!.selector.matchLabels);
-    expect(service.spec!.ports).toEqual([{ name: 'metrics', port: listenPort, targetPort: 'metrics', protocol: 'TCP' }]);
+    expect(service.spec!.ports).toEqual([{ name: 'metrics', port: metrics.port, targetPort: 'metrics', protocol: 'TCP' }]);
   });
 
   test("the V8 heap cap leaves room below the container's memory limit", () => {
