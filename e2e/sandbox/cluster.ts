@@ -3,7 +3,9 @@
 // - Each node is a namespace that routes: a /32 (/128) route per local pod over the pod's veth, and a
 //   route per other node's pod CIDR via that node.
 // - Each pod is a namespace with eth0 (its addresses as /32 and /128) and a default route to the node.
-// - ClusterIPs are DNAT rules in each node, in a table of their own, as kube-proxy would install them.
+// - ClusterIPs are DNAT rules in each node, in a table of their own, as kube-proxy would install them: on
+//   prerouting for pods' traffic and on output for the node's own (hostNetwork pods), with a route for the
+//   Service ranges so that a node's socket can send to a ClusterIP before the DNAT picks the real target.
 // - Each pod runs one podproc process that serves its ports and probes on request.
 // Nothing outside these namespaces is touched; destroy() removes every namespace and process, and the
 // names carry a unique prefix so that runs never collide.
@@ -27,6 +29,9 @@ interface PodProcess {
   readonly pending: Map<number, (ok: boolean) => void>;
   nextId: number;
 }
+
+/** The Service ranges ClusterIPs come from (FORMAT.md, "Addressing"). */
+export const SERVICE_CIDRS = { IPv4: '10.96.0.0/16', IPv6: 'fd00:10:96::/112' } as const;
 
 /** Where the sandbox's control plane listens (on the fabric bridge). */
 export const CONTROL_PLANE_IP = '172.18.0.1';
@@ -121,6 +126,10 @@ export class SandboxCluster {
       // Every node has its IPv4 address, also in IPv6-only clusters: it reaches the control plane with it.
       const commands = ['link set eth0 up', `addr add ${nodeIp(i, 'IPv4')}/16 dev eth0`];
       if (v6) commands.push(`addr add ${nodeIp(i, 'IPv6')}/64 dev eth0 nodad`);
+      // A node's own connection to a ClusterIP needs a route before the output hook's DNAT rewrites it
+      // (kube-proxy's nodes have a default route). Over eth0 the source is the node IP, as on a real node.
+      if (v4) commands.push(`route add ${SERVICE_CIDRS.IPv4} dev eth0`);
+      if (v6) commands.push(`route add ${SERVICE_CIDRS.IPv6} dev eth0`);
       for (let k = 0; k < nodes; k++) {
         if (k === i) continue;
         if (v4) commands.push(`route add 10.244.${k}.0/24 via ${nodeIp(k, 'IPv4')}`);
@@ -157,7 +166,10 @@ export class SandboxCluster {
     await Promise.all(pods.map((pod) => this.startPodProcess(pod)));
   }
 
-  /** kube-proxy's part: DNAT from each ClusterIP to its pod, in every node, at priority dstnat. */
+  /**
+   * kube-proxy's part: DNAT from each ClusterIP to its pod, in every node, at priority dstnat, on both
+   * hooks kube-proxy uses: prerouting (pods' traffic) and output (the node's own, so hostNetwork pods).
+   */
   private async installServices(): Promise<void> {
     const services = this.options.services;
     if (!services || services.size === 0) return;
@@ -172,15 +184,15 @@ export class SandboxCluster {
         if (target) (family === 'IPv4' ? v4 : v6).push(`${clusterIp} : ${target}`);
       }
     }
-    const script = [
-      'table inet sandbox-kube-proxy {',
-      '  chain prerouting {',
-      '    type nat hook prerouting priority dstnat; policy accept;',
+    const chain = (hook: 'prerouting' | 'output') => [
+      `  chain ${hook} {`,
+      // -100 is dstnat, a keyword nft 1.0.6 accepts only on prerouting.
+      `    type nat hook ${hook} priority -100; policy accept;`,
       ...(v4.length ? [`    dnat ip to ip daddr map { ${v4.join(', ')} }`] : []),
       ...(v6.length ? [`    dnat ip6 to ip6 daddr map { ${v6.join(', ')} }`] : []),
       '  }',
-      '}',
-    ].join('\n');
+    ];
+    const script = ['table inet sandbox-kube-proxy {', ...chain('prerouting'), ...chain('output'), '}'].join('\n');
     for (let i = 0; i < this.options.nodes; i++) {
       const result = await execa('ip', ['netns', 'exec', this.node(i), 'nft', '-f', '-'], { input: script, reject: false });
       if (result.exitCode !== 0) throw new Error(`service DNAT in ${this.node(i)}: ${String(result.stderr).trim()}`);
