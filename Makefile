@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-scrape bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
 
 all: build
 
@@ -54,6 +54,11 @@ bench-dataplane: build
 
 bench-agent: build
 	$(NODE) dist/bench/agent.js
+
+# 32 scrapers in a loop against a real agent: programming latency and /healthz with and without them.
+# BASELINE_CLI=<older build's dist/src/cli/main.js> adds a phase with that build, in the same run.
+bench-scrape: build
+	$(NODE) dist/bench/scrape.js
 
 # make scenario SCENARIO=<file> OUT=<file> [AGENT=off]: one scenario in a sandbox cluster (needs root).
 scenario: build

@@ -47,6 +47,11 @@ export interface AgentConfig {
 export const DEFAULT_COUNTER_READ_INTERVAL_MS = 10_000;
 /** A scrape waits this long at most for a counter read in flight, then gets the last values read. */
 const COUNTER_READ_MAX_WAIT_MS = 2_000;
+/**
+ * Scrapes within this long of a rendering get the same text: rendering every series takes milliseconds
+ * of the event loop that also runs the syncs, and a scraper in a loop must not take all of it.
+ */
+const EXPOSITION_REUSE_MS = 1_000;
 
 export interface AgentDeps {
   readonly sources: Record<WatchedKind, ListerWatcher>;
@@ -69,6 +74,7 @@ export class Agent {
   private hostCheckTimer: NodeJS.Timeout | null = null;
   private bridgeWarning: string | null = null;
   private readonly counters: SharedRead<Map<string, number>> | null;
+  private readonly exposition: SharedRead<string>;
 
   constructor(
     readonly config: AgentConfig,
@@ -76,14 +82,18 @@ export class Agent {
   ) {
     this.engine = new PolicyEngine(config.nodeName);
     this.dataplane = new Dataplane(this.engine, deps.runner, { table: config.table, denyAction: config.denyAction });
+    const counterInterval = config.counterReadIntervalMs ?? DEFAULT_COUNTER_READ_INTERVAL_MS;
     const listCounters = deps.runner.listCounters?.bind(deps.runner);
     this.counters = listCounters
-      ? new SharedRead(() => listCounters(config.table), { intervalMs: config.counterReadIntervalMs ?? DEFAULT_COUNTER_READ_INTERVAL_MS, maxWaitMs: COUNTER_READ_MAX_WAIT_MS }, (outcome) => {
+      ? new SharedRead(() => listCounters(config.table), { intervalMs: counterInterval, maxWaitMs: COUNTER_READ_MAX_WAIT_MS }, (outcome) => {
           this.metrics.counterReads.inc({ result: outcome.ok ? 'ok' : 'error' });
           if (!outcome.ok) deps.log.warn('could not read the nft deny counters; /metrics serves the last values read', { error: String(outcome.error) });
         })
       : null;
     this.metrics = createMetrics(() => this.collectDenied());
+    this.exposition = new SharedRead(() => this.metrics.registry.metrics(), { intervalMs: Math.min(EXPOSITION_REUSE_MS, counterInterval), maxWaitMs: 10_000 }, (outcome) => {
+      if (!outcome.ok) deps.log.warn('could not render /metrics', { error: String(outcome.error) });
+    });
     this.metrics.buildInfo.set({ version: VERSION, node: config.nodeName }, 1);
     this.reconciler = new Reconciler(this.engine, this.dataplane, deps.runner, this.metrics, deps.log, {
       table: config.table,
@@ -153,9 +163,8 @@ export class Agent {
 
   private serveMetrics(path: string, res: ServerResponse): boolean {
     if (path !== '/metrics') return false;
-    this.metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
-      (error: unknown) => res.writeHead(500).end(String(error)),
+    void this.exposition.get().then((text) =>
+      text === undefined ? res.writeHead(503).end('metrics not rendered yet; see the agent log\n') : res.writeHead(200, { 'content-type': this.metrics.registry.contentType }).end(text),
     );
     return true;
   }
