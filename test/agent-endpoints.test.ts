@@ -61,10 +61,12 @@ afterEach(async () => {
   await api.destroy();
 });
 
-test('32 concurrent scrapes, then a scrape loop, cost one counter read per interval; values are fresh after it', async () => {
+test('32 concurrent scrapes, then a scrape loop, cost one counter read and one rendering per interval; values are fresh after it', async () => {
+  const renders = jest.spyOn(agent.metrics.registry, 'metrics');
   const burst = await Promise.all(Array.from({ length: 32 }, () => fetchText(agent.ports.metrics, '/metrics')));
   expect(burst.map((r) => [r.status, denied(r.text)])).toEqual(Array(32).fill([200, 1]));
   expect(runner.counterReads).toBe(1);
+  expect(renders).toHaveBeenCalledTimes(1);
   const loopStarted = Date.now();
   let scrapes = 0;
   while (Date.now() - loopStarted < INTERVAL_MS / 2) {
@@ -73,6 +75,7 @@ test('32 concurrent scrapes, then a scrape loop, cost one counter read per inter
   }
   expect(scrapes).toBeGreaterThan(5);
   expect(runner.counterReads).toBe(1);
+  expect(renders).toHaveBeenCalledTimes(1);
   await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS));
   const after = await Promise.all(Array.from({ length: 32 }, () => fetchText(agent.ports.metrics, '/metrics')));
   expect(after.map((r) => denied(r.text))).toEqual(Array(32).fill(2));
