@@ -41,7 +41,7 @@ export interface AgentFlags {
   readonly denyAction: DenyAction;
   readonly metricsBindAddress?: ListenAddress;
   readonly healthzBindAddress?: ListenAddress;
-  /** Deprecated: one address for /metrics and the probes (what --listen meant before 0.2). */
+  /** Deprecated: one address for /metrics and the probes, as the agent had before the two flags above. */
   readonly listen?: ListenAddress;
   readonly counterReadInterval: number;
   readonly fullResyncPeriod: number;
