@@ -110,5 +110,8 @@ describe('the bind flags', () => {
     const listen = { host: '0.0.0.0', port: 9745 };
     expect(agentConfig({ ...base, listen }, {})).toMatchObject({ metricsAddress: listen, healthzAddress: listen });
     expect(() => agentConfig({ ...base, listen, metricsBindAddress }, {})).toThrow(UsageError);
+    // One port on two hosts cannot both bind: refused up front rather than at start.
+    expect(() => agentConfig({ ...base, healthzBindAddress: { host: '127.0.0.1', port: 9745 } }, {})).toThrow(/use port 9745 on different hosts/);
+    expect(agentConfig({ ...base, metricsBindAddress: listen, healthzBindAddress: listen }, {})).toMatchObject({ metricsAddress: listen, healthzAddress: listen });
   });
 });

@@ -56,12 +56,18 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
   if (flags.listen && (flags.metricsBindAddress || flags.healthzBindAddress)) {
     throw new UsageError('--listen (deprecated) cannot be combined with --metrics-bind-address or --healthz-bind-address: drop --listen');
   }
+  const metricsAddress = flags.metricsBindAddress ?? flags.listen ?? DEFAULT_METRICS_ADDRESS;
+  const healthzAddress = flags.healthzBindAddress ?? flags.listen ?? DEFAULT_HEALTHZ_ADDRESS;
+  // One port on two hosts would fail at bind time (a wildcard covers the other), after the agent began.
+  if (metricsAddress.port === healthzAddress.port && metricsAddress.port !== 0 && metricsAddress.host !== healthzAddress.host) {
+    throw new UsageError(`--metrics-bind-address and --healthz-bind-address use port ${metricsAddress.port} on different hosts: give them different ports, or the same address for one server`);
+  }
   return {
     nodeName,
     table: flags.table,
     denyAction: flags.denyAction,
-    metricsAddress: flags.metricsBindAddress ?? flags.listen ?? DEFAULT_METRICS_ADDRESS,
-    healthzAddress: flags.healthzBindAddress ?? flags.listen ?? DEFAULT_HEALTHZ_ADDRESS,
+    metricsAddress,
+    healthzAddress,
     counterReadIntervalMs: flags.counterReadInterval,
     fullResyncPeriodMs: flags.fullResyncPeriod,
     apiUnreachableGraceMs: flags.apiUnreachableGrace,
