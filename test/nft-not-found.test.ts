@@ -1,7 +1,9 @@
 // When nft is not on PATH, every runner call says so (not "nft failed: no message", and not "no table").
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { nftCommand, NftError } from '../src/nft/executor.js';
+import { ROOT } from './support/paths.js';
 
 const savedPath = process.env.PATH;
 const ns = `nftpol${randomBytes(3).toString('hex')}-nonft`;
@@ -44,4 +46,9 @@ describe.each([
   test('listCounters says nft was not found', async () => {
     await expect(withoutNft(() => runner().listCounters!('nftpol'))).rejects.toThrow(message);
   });
+});
+
+test('nftpol cleanup without nft on PATH: one line saying so, exit 1, no stack trace', async () => {
+  const r = await execa(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), 'cleanup'], { env: { PATH: '/nonexistent-nftpol-test' }, reject: false });
+  expect({ exitCode: r.exitCode, stderr: r.stderr }).toEqual({ exitCode: 1, stderr: 'nftpol: nft not found: "nft" is not on PATH (/nonexistent-nftpol-test); install nftables' });
 });

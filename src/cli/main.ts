@@ -2,6 +2,7 @@
 // The nftpol executable.
 import { buildProgram } from './program.js';
 import { UsageError } from './offline.js';
+import { NftError } from '../nft/executor.js';
 
 const program = buildProgram();
 try {
@@ -10,6 +11,11 @@ try {
   if (error instanceof UsageError) {
     process.stderr.write(`nftpol: ${error.message}\n`);
     process.exit(2);
+  }
+  // nft missing or refusing (`nftpol cleanup`): its message is the whole story, a stack trace adds nothing.
+  if (error instanceof NftError) {
+    process.stderr.write(`nftpol: ${error.message}\n`);
+    process.exit(1);
   }
   throw error;
 }
