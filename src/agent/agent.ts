@@ -67,9 +67,9 @@ export class Agent {
     });
     this.reflectors = WATCHED_KINDS.map((kind) => {
       const handler = feedHandler(kind, this.engine, deps.log, this.metrics, {
-        changed: () => {
+        changed: (receivedAt) => {
           this.apiFailingSince = null;
-          this.reconciler.changed();
+          this.reconciler.changed(receivedAt);
         },
         synced: (k) => this.onSynced(k),
         watchError: (k, phase, error) => {

@@ -10,8 +10,8 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
 export interface FeedEvents {
-  /** The engine may have changed: a sync should follow. */
-  changed(): void;
+  /** The engine may have changed: a sync should follow. `receivedAt`: process.hrtime.bigint() at receipt. */
+  changed(receivedAt: bigint): void;
   synced(kind: WatchedKind): void;
   watchError(kind: WatchedKind, phase: 'list' | 'watch', error: unknown): void;
 }
@@ -42,6 +42,7 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
   };
   return {
     upsert(object) {
+      const receivedAt = process.hrtime.bigint();
       try {
         upsert(object);
       } catch (error) {
@@ -53,15 +54,16 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
         });
         return;
       }
-      events.changed();
+      events.changed(receivedAt);
     },
     delete(object) {
+      const receivedAt = process.hrtime.bigint();
       const namespace = object.metadata?.namespace ?? '';
       const name = object.metadata?.name ?? '';
       if (kind === 'Pod') engine.deletePod(namespace, name);
       else if (kind === 'Namespace') engine.deleteNamespace(name);
       else engine.deletePolicy(namespace, name);
-      events.changed();
+      events.changed(receivedAt);
     },
     synced() {
       events.synced(kind);
