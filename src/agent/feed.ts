@@ -9,6 +9,12 @@ import type { ReflectorHandler } from '../watch/reflector.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
+/** A reflector handler that can also be told when the agent received the event (fairqueue.ts queues it). */
+export interface TimedHandler extends ReflectorHandler {
+  upsert(object: KubernetesObject, receivedAt?: bigint): void;
+  delete(object: KubernetesObject, receivedAt?: bigint): void;
+}
+
 export interface FeedEvents {
   /** The engine may have changed: a sync should follow. `receivedAt`: process.hrtime.bigint() at receipt. */
   changed(receivedAt: bigint): void;
@@ -20,7 +26,7 @@ function describe(kind: WatchedKind, object: KubernetesObject): string {
   return `${kind} ${object.metadata?.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata?.name ?? '?'}`;
 }
 
-export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger, metrics: Metrics, events: FeedEvents): ReflectorHandler {
+export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger, metrics: Metrics, events: FeedEvents): TimedHandler {
   const upsert = (object: KubernetesObject): void => {
     switch (kind) {
       case 'Pod':
@@ -41,8 +47,7 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
     }
   };
   return {
-    upsert(object) {
-      const receivedAt = process.hrtime.bigint();
+    upsert(object, receivedAt = process.hrtime.bigint()) {
       try {
         upsert(object);
       } catch (error) {
@@ -56,8 +61,7 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
       }
       events.changed(receivedAt);
     },
-    delete(object) {
-      const receivedAt = process.hrtime.bigint();
+    delete(object, receivedAt = process.hrtime.bigint()) {
       const namespace = object.metadata?.namespace ?? '';
       const name = object.metadata?.name ?? '';
       if (kind === 'Pod') engine.deletePod(namespace, name);
