@@ -22,7 +22,8 @@ import { blockRangesByRepeatedSubtraction } from './intervals-reference.js';
 import { inOwnNetworkNamespace } from './own-netns.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+// BENCH_AGENT_CLI=<main.js of another build> measures that agent instead (e.g. main's, for a before/after).
+const CLI = process.env.BENCH_AGENT_CLI ?? join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const LOOP_MONITOR = join(ROOT, 'dist', 'bench', 'loop-monitor.js');
 const PORT = 19746;
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 100);
