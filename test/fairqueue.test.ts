@@ -42,7 +42,9 @@ const settle = async (queue: FairQueue) => {
 
 test('repeated writes of one object before it is applied are applied once, the latest, timed from the first', async () => {
   const feed = recordingFeed();
-  const queue = new FairQueue({ sliceMs: 10, onError: () => {} });
+  const lengths: number[] = [];
+  let coalesced = 0;
+  const queue = new FairQueue({ sliceMs: 10, onError: () => {}, onLength: (n) => lengths.push(n), onCoalesced: () => coalesced++ });
   const handler = queue.wrap('NetworkPolicy', feed);
   const before = process.hrtime.bigint();
   for (let v = 1; v <= 100; v++) handler.upsert(object('evil', 'p', v));
@@ -52,6 +54,8 @@ test('repeated writes of one object before it is applied are applied once, the l
   expect(feed.calls.map((c) => `${c.op} ${c.name} ${c.version ?? ''}`)).toEqual(['upsert evil/p 100', 'upsert evil/q 102']);
   expect(feed.calls[0]!.receivedAt! >= before && feed.calls[0]!.receivedAt! < feed.calls[1]!.receivedAt!).toBe(true);
   expect(queue.coalesced).toBe(100);
+  // What the agent's metrics see: at most two events waiting, none at the end, 100 replaced.
+  expect([Math.max(...lengths), lengths.at(-1), coalesced]).toEqual([2, 0, 100]);
 });
 
 test("another namespace's change waits for one costly object, not for the whole backlog, and the event loop turns meanwhile", async () => {

@@ -71,6 +71,8 @@ export class Agent {
     });
     this.queue = new FairQueue({
       sliceMs: 10,
+      onLength: (length) => this.metrics.eventQueueLength.set(length),
+      onCoalesced: () => this.metrics.eventsCoalesced.inc(),
       onError: (error, object) => deps.log.error('internal error applying an object; skipped', { object: `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`, error: String(error) }),
     });
     this.reflectors = WATCHED_KINDS.map((kind) => {

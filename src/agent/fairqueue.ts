@@ -16,6 +16,9 @@ export interface FairQueueOptions {
   readonly sliceMs: number;
   /** An object the handler threw on (a bug, not bad input: the feed rejects bad input itself). */
   readonly onError: (error: unknown, object: KubernetesObject) => void;
+  /** Told the number of events waiting whenever it changes, and each time a newer event replaced one (metrics). */
+  readonly onLength?: (length: number) => void;
+  readonly onCoalesced?: () => void;
 }
 
 interface Pending {
@@ -41,11 +44,11 @@ export class FairQueue {
 
   constructor(private readonly options: FairQueueOptions) {}
 
+  private waiting = 0;
+
   /** Events waiting. */
   get size(): number {
-    let n = 0;
-    for (const lane of this.lanes.values()) n += lane.size;
-    return n;
+    return this.waiting;
   }
 
   /** A reflector handler that queues upserts and deletes for `handler`; `synced` waits for the events before it. */
@@ -87,8 +90,11 @@ export class FairQueue {
       existing.op = op;
       existing.object = object;
       this.coalesced++;
+      this.options.onCoalesced?.();
     } else {
       lane.set(key, { kind, handler, op, object, receivedAt: process.hrtime.bigint(), firstVersion: object.metadata?.resourceVersion });
+      this.waiting++;
+      this.options.onLength?.(this.waiting);
     }
     this.schedule();
   }
@@ -126,6 +132,8 @@ export class FairQueue {
 
   private apply(pending: Pending): void {
     this.applied++;
+    this.waiting--;
+    this.options.onLength?.(this.waiting);
     try {
       if (pending.op === 'upsert') pending.handler.upsert(pending.object, pending.receivedAt);
       else pending.handler.delete(pending.object, pending.receivedAt);
