@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-scrape bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-scrape bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
 
 all: build
 
@@ -59,6 +59,11 @@ bench-agent: build
 # BASELINE_CLI=<older build's dist/src/cli/main.js> adds a phase with that build, in the same run.
 bench-scrape: build
 	$(NODE) dist/bench/scrape.js
+
+# One hostile tenant's worst-case policies (within the per-policy limits) beside a well-behaved tenant's
+# changes: the latter's programming latency with and without, /healthz, event-loop stalls, heap and RSS.
+bench-abuse: deps build
+	$(NODE) dist/bench/abuse.js
 
 # make scenario SCENARIO=<file> OUT=<file> [AGENT=off]: one scenario in a sandbox cluster (needs root).
 scenario: build

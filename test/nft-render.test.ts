@@ -73,3 +73,19 @@ test('names that try to inject nft syntax never reach the script', async () => {
   expect(script).toContain('ip saddr @peer-');
   expect(await nftCheck(script)).toBe('');
 });
+
+test('ipBlock peers without exceptions are matched in the rule itself, not through one named set each', async () => {
+  const rules = Array.from({ length: 300 }, (_, i) => ({ from: [{ ipBlock: { cidr: `172.16.${i % 256}.${(i >> 8) * 16}/28` } }], ports: [{ protocol: 'TCP', port: 1000 + i }] }));
+  const c = clusterOf(
+    pod('x/a', { app: 'a' }, ['10.244.0.10', 'fd00::10'], { node: 'n' }),
+    policy('x/many', { podSelector: {}, ingress: [...rules, { from: [{ ipBlock: { cidr: 'fd00:1::/64' } }, { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }] }] }),
+  );
+  const state = compileTable(c.engine, table);
+  // Only the ipBlock with an exception needs a set (one per family of the pod's addresses).
+  expect([...state.sets.keys()].filter((name) => name.startsWith('peer-'))).toHaveLength(2);
+  const script = renderFull(state, table);
+  expect(script).toContain('ip saddr 172.16.5.0/28 meta l4proto tcp th dport 1005 accept');
+  expect(script).toContain('ip6 saddr fd00:1::/64 accept');
+  expect(script).not.toMatch(/ip6 saddr 172\.16|ip saddr fd00:1/);
+  expect(await nftCheck(script)).toBe('');
+});

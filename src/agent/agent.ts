@@ -9,6 +9,7 @@ import type { DenyAction } from '../nft/compile.js';
 import type { NftRunner } from '../nft/executor.js';
 import { WATCHED_KINDS, type WatchedKind } from '../watch/kube.js';
 import { DEFAULT_BACKOFF, Reflector, type BackoffOptions, type ListerWatcher } from '../watch/reflector.js';
+import { FairQueue } from './fairqueue.js';
 import { feedHandler } from './feed.js';
 import { bridgeBypass, type BridgeFacts } from './hostcheck.js';
 import type { Logger } from './log.js';
@@ -66,6 +67,8 @@ export class Agent {
   readonly dataplane: Dataplane;
   readonly reconciler: Reconciler;
   readonly metrics: Metrics;
+  /** Events between the reflectors and the engine, by namespace (fairqueue.ts). */
+  readonly queue: FairQueue;
   private readonly reflectors: Reflector[];
   private readonly synced = new Set<WatchedKind>();
   /** Since when the API server has been failing, or null while it answers. */
@@ -99,13 +102,20 @@ export class Agent {
       table: config.table,
       fullResyncPeriodMs: config.fullResyncPeriodMs,
       backoff: config.backoff ?? { initialMs: 500, maxMs: 30_000 },
-      versions: () => Object.fromEntries(this.reflectors.map((r) => [r.kind, r.version])),
+      // What has reached the engine, not only what the reflectors have read: a sync enforces only that.
+      versions: () => Object.fromEntries(this.reflectors.map((r) => [r.kind, this.queue.appliedVersion(r.kind, r.version)])),
+    });
+    this.queue = new FairQueue({
+      sliceMs: 10,
+      onLength: (length) => this.metrics.eventQueueLength.set(length),
+      onCoalesced: () => this.metrics.eventsCoalesced.inc(),
+      onError: (error, object) => deps.log.error('internal error applying an object; skipped', { object: `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`, error: String(error) }),
     });
     this.reflectors = WATCHED_KINDS.map((kind) => {
-      const handler = feedHandler(kind, this.engine, deps.log, this.metrics, {
-        changed: () => {
+      const feed = feedHandler(kind, this.engine, deps.log, this.metrics, {
+        changed: (receivedAt) => {
           this.apiFailingSince = null;
-          this.reconciler.changed();
+          this.reconciler.changed(receivedAt);
         },
         synced: (k) => this.onSynced(k),
         watchError: (k, phase, error) => {
@@ -113,6 +123,7 @@ export class Agent {
           deps.log.warn('API list/watch failed; retrying with backoff, enforcing the last known state', { kind: k, phase, error: error instanceof Error ? error.message : String(error) });
         },
       });
+      const handler = this.queue.wrap(kind, feed);
       const reflector = new Reflector(kind, deps.sources[kind], { ...handler, connected: () => (this.apiFailingSince = null) }, config.backoff ?? DEFAULT_BACKOFF);
       return reflector;
     });

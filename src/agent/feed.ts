@@ -9,9 +9,15 @@ import type { ReflectorHandler } from '../watch/reflector.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
+/** A reflector handler that can also be told when the agent received the event (fairqueue.ts queues it). */
+export interface TimedHandler extends ReflectorHandler {
+  upsert(object: KubernetesObject, receivedAt?: bigint): void;
+  delete(object: KubernetesObject, receivedAt?: bigint): void;
+}
+
 export interface FeedEvents {
-  /** The engine may have changed: a sync should follow. */
-  changed(): void;
+  /** The engine may have changed: a sync should follow. `receivedAt`: process.hrtime.bigint() at receipt. */
+  changed(receivedAt: bigint): void;
   synced(kind: WatchedKind): void;
   watchError(kind: WatchedKind, phase: 'list' | 'watch', error: unknown): void;
 }
@@ -20,7 +26,7 @@ function describe(kind: WatchedKind, object: KubernetesObject): string {
   return `${kind} ${object.metadata?.namespace ? `${object.metadata.namespace}/` : ''}${object.metadata?.name ?? '?'}`;
 }
 
-export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger, metrics: Metrics, events: FeedEvents): ReflectorHandler {
+export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger, metrics: Metrics, events: FeedEvents): TimedHandler {
   const upsert = (object: KubernetesObject): void => {
     switch (kind) {
       case 'Pod':
@@ -41,7 +47,7 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
     }
   };
   return {
-    upsert(object) {
+    upsert(object, receivedAt = process.hrtime.bigint()) {
       try {
         upsert(object);
       } catch (error) {
@@ -53,15 +59,15 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
         });
         return;
       }
-      events.changed();
+      events.changed(receivedAt);
     },
-    delete(object) {
+    delete(object, receivedAt = process.hrtime.bigint()) {
       const namespace = object.metadata?.namespace ?? '';
       const name = object.metadata?.name ?? '';
       if (kind === 'Pod') engine.deletePod(namespace, name);
       else if (kind === 'Namespace') engine.deleteNamespace(name);
       else engine.deletePolicy(namespace, name);
-      events.changed();
+      events.changed(receivedAt);
     },
     synced() {
       events.synced(kind);

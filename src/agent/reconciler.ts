@@ -21,7 +21,7 @@ export class Reconciler {
   private started = false;
   private dirty = false;
   private inFlight: Promise<void> | null = null;
-  /** When the oldest change not yet enforced arrived (for the programming latency). */
+  /** When the agent received the oldest change not yet enforced (for the programming latency). */
   private pendingSince: bigint | null = null;
   private failures = 0;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -43,9 +43,13 @@ export class Reconciler {
     private readonly options: ReconcilerOptions,
   ) {}
 
-  /** Something changed in the engine. */
-  changed(): void {
-    this.pendingSince ??= process.hrtime.bigint();
+  /**
+   * Something changed in the engine. `receivedAt` (process.hrtime.bigint()) is when the agent received the
+   * event that changed it, before normalizing it and updating the engine: the programming latency starts
+   * there, so that time spent behind other work shows in it. The earliest pending receipt is kept.
+   */
+  changed(receivedAt: bigint = process.hrtime.bigint()): void {
+    if (this.pendingSince === null || receivedAt < this.pendingSince) this.pendingSince = receivedAt;
     this.dirty = true;
     this.kick();
   }
@@ -115,8 +119,9 @@ export class Reconciler {
       this.failures++;
       this.lastSyncOk = false;
       this.metrics.syncFailures.inc({ mode });
-      // What this sync held is not enforced yet: it stays pending, and the retry is a full sync.
-      this.pendingSince = since ?? this.pendingSince;
+      // What this sync held is not enforced yet: it stays pending (from its earliest receipt), and the
+      // retry is a full sync.
+      if (since !== null && (this.pendingSince === null || since < this.pendingSince)) this.pendingSince = since;
       this.dirty = true;
       const delay = Math.min(this.options.backoff.maxMs, this.options.backoff.initialMs * 2 ** Math.min(this.failures - 1, 20));
       this.log.error('sync failed; retrying with a full sync', { mode, error: error instanceof Error ? error.message : String(error), retryInMs: delay, failures: this.failures });

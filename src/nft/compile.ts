@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import type { DirectionAllow, PodAllow, PortRange, ResolvedRule } from '../engine/allowset.js';
 import type { PolicyEngine } from '../engine/engine.js';
-import { familyOf } from '../model/ip.js';
+import type { PeerSetDef } from '../engine/peerset.js';
+import { cidrText, familyOf, parseCidr } from '../model/ip.js';
 import type { Direction, ObjectKey, Protocol } from '../model/types.js';
 import { blockRanges, rangeElement } from './intervals.js';
 import { objectName } from './names.js';
@@ -62,11 +63,25 @@ function portMatches(ports: 'all' | readonly PortRange[]): string[] | null {
   return out;
 }
 
+/** The definition of a peer set by its id (the engine's), for peers that need no set. */
+export type PeerDefs = (id: string) => PeerSetDef | undefined;
+
+/**
+ * An ipBlock without exceptions is one prefix, matched in the rule itself (`ip saddr 10.0.0.0/24`) rather
+ * than through a named set: every named set makes each later `nft -f` slower for every tenant
+ * (../shared/reference/nft-costs.md), and a tenant may write a thousand such peers in one policy.
+ */
+function inlinePrefix(def: PeerSetDef | undefined): { family: Fam; text: string } | null {
+  if (def === undefined || def.kind !== 'ipBlock' || def.port !== undefined || def.except.length > 0) return null;
+  const cidr = parseCidr(def.cidr);
+  return cidr === null ? null : { family: cidr.family === 'IPv6' ? 'v6' : 'v4', text: cidrText(cidr) };
+}
+
 /**
  * The rules of one resolved policy rule for the given families: only those of the local pod's own
  * addresses, since only packets of those families are dispatched to its chain.
  */
-function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, families: readonly Fam[], sets: Set<string>): string[] {
+function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, families: readonly Fam[], sets: Set<string>, peerDefs: PeerDefs): string[] {
   const field = direction === 'egress' ? 'daddr' : 'saddr';
   const ports = portMatches(rule.ports);
   const lines: string[] = [];
@@ -78,7 +93,13 @@ function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, fa
     // gets no lines, and must not name its peer sets either, or the chain would keep a set alive that
     // no rule uses and that the engine may already have dropped.
     for (const id of rule.peers) {
+      const prefix = inlinePrefix(peerDefs(id));
       for (const fam of families) {
+        if (prefix !== null) {
+          // A prefix of the other family matches nothing here, as its empty set would.
+          if (prefix.family === fam) lines.push(...withPorts(`${IP_KEYWORD[fam]} ${field} ${prefix.text} `));
+          continue;
+        }
         const name = setName(id, fam);
         sets.add(name);
         lines.push(...withPorts(`${IP_KEYWORD[fam]} ${field} @${name} `));
@@ -101,7 +122,7 @@ function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, fa
  * is a hash of them, so local pods with the same policies share one chain: the chain count follows the
  * number of distinct allow-sets on the node, not the number of pods.
  */
-export function policyChain(allow: PodAllow, direction: Direction, options: CompileOptions): NftChain | null {
+export function policyChain(allow: PodAllow, direction: Direction, options: CompileOptions, peerDefs: PeerDefs): NftChain | null {
   const d: DirectionAllow = allow[direction];
   if (!d.isolated || allow.ips.length === 0) return null;
   // Egress that is allowed returns to the base chain, so that a destination pod on this node still gets
@@ -110,7 +131,7 @@ export function policyChain(allow: PodAllow, direction: Direction, options: Comp
   const sets = new Set<string>();
   const lines: string[] = [];
   const families = FAMILIES.filter((fam) => allow.ips.some((ip) => famOf(ip) === fam));
-  for (const rule of d.rules) lines.push(...ruleLines(rule, direction, verdict, families, sets));
+  for (const rule of d.rules) for (const line of ruleLines(rule, direction, verdict, families, sets, peerDefs)) lines.push(line);
   // Count the denied packet against the local pod (its address picks its counter), then deny it.
   const own = direction === 'egress' ? 'saddr' : 'daddr';
   const counters = direction === 'egress' ? 'deny-out' : 'deny-in';
@@ -165,10 +186,10 @@ function pair(ip: string): string {
 }
 
 /** Puts one local pod's dispatch entries, counters and chains into a state. */
-export function addPod(state: TableState, allow: PodAllow, options: CompileOptions): void {
+export function addPod(state: TableState, allow: PodAllow, options: CompileOptions, peerDefs: PeerDefs): void {
   let isolated = false;
   for (const direction of ['ingress', 'egress'] as const) {
-    const chain = policyChain(allow, direction, options);
+    const chain = policyChain(allow, direction, options, peerDefs);
     if (!chain) continue;
     isolated = true;
     // Keep the object already there: same name, same rules, and identity tells renderDiff to skip it.
@@ -226,7 +247,8 @@ export function fillSets(state: TableState, engine: PolicyEngine): void {
 /** The whole desired table for the engine's local pods. */
 export function compileTable(engine: PolicyEngine, options: CompileOptions): TableState {
   const state = emptyState();
-  for (const allow of engine.localPods().values()) addPod(state, allow, options);
+  const peerDefs: PeerDefs = (id) => engine.peerSetDef(id);
+  for (const allow of engine.localPods().values()) addPod(state, allow, options, peerDefs);
   fillSets(state, engine);
   return state;
 }

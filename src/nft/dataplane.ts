@@ -5,7 +5,7 @@
 import type { EngineChanges } from '../engine/engine.js';
 import type { PolicyEngine } from '../engine/engine.js';
 import { parseContribution } from '../engine/peerset.js';
-import { addPod, compileTable, fillSets, memberElements, pruneUnused, removePod, setContent, setName, type CompileOptions } from './compile.js';
+import { addPod, compileTable, fillSets, memberElements, pruneUnused, removePod, setContent, setName, type CompileOptions, type PeerDefs } from './compile.js';
 import type { NftRunner } from './executor.js';
 import { renderDiff, renderFull, type SetDelta, type TableOptions } from './render.js';
 import { MAPS, type MapName, type NftSet, type TableState } from './state.js';
@@ -76,9 +76,10 @@ export function planPartial(engine: PolicyEngine, committed: TableState, changes
   const deltas = new Map<string, SetDelta>();
   // All removals first: an address can move from one changed pod to another (IP reuse).
   for (const pod of changes.localPods) removePod(next, pod);
+  const peerDefs: PeerDefs = (id) => engine.peerSetDef(id);
   for (const pod of changes.localPods) {
     const allow = engine.localPods().get(pod);
-    if (allow) addPod(next, allow, options);
+    if (allow) addPod(next, allow, options, peerDefs);
   }
   for (const id of changes.peerSets) {
     const members = changes.memberChanges?.get(id);
