@@ -51,7 +51,7 @@ async function get(path: string): Promise<number> {
 }
 
 beforeEach(async () => {
-  api = new ApiServerDouble();
+  api = new ApiServerDouble({ bookmarkIntervalMs: 100 });
   await api.start();
   api.apply('Namespace', { metadata: { name: 'x', labels: { team: 'a' } } });
   api.apply('Namespace', { metadata: { name: 'y' } });
