@@ -161,9 +161,18 @@ export class ApiServerDouble {
     this.dir = null;
   }
 
-  /** Every new watch (of these kinds; default all) gets this fault instead of events; null ends it. */
+  /**
+   * From now on every watch (of these kinds; default all) gets this fault instead of events; the watches
+   * open now end, so that their clients come back into it. Null ends the fault.
+   */
   setWatchFault(fault: WatchFault | null, kinds: readonly Kind[] = ['Pod', 'Namespace', 'NetworkPolicy']): void {
     this.watchFault = fault ? { fault, kinds: new Set(kinds) } : null;
+    if (!fault) return;
+    for (const w of this.watchers) {
+      if (!kinds.includes(w.kind)) continue;
+      w.res.end();
+      this.watchers.delete(w);
+    }
   }
 
   /** Every list (of these kinds; default all) fails with this HTTP status and a Status body; null ends it. */
