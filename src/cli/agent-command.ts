@@ -37,6 +37,7 @@ export interface AgentFlags {
   readonly listen: { host: string; port: number };
   readonly fullResyncPeriod: number;
   readonly apiUnreachableGrace: number;
+  readonly watchStallTimeout: number;
   readonly logLevel: Level;
 }
 
@@ -44,6 +45,8 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
   const nodeName = flags.nodeName ?? env.NODE_NAME;
   if (!nodeName) throw new UsageError('which node? give --node-name or set NODE_NAME (the DaemonSet sets it from spec.nodeName)');
   if (flags.fullResyncPeriod < 1000) throw new UsageError('--full-resync-period must be at least 1s');
+  // The API server sends every watch a bookmark about once a minute: a shorter timeout would restart quiet, healthy watches.
+  if (flags.watchStallTimeout < 70_000) throw new UsageError('--watch-stall-timeout must be at least 70s (the API server sends a bookmark about once a minute)');
   return {
     nodeName,
     table: flags.table,
@@ -52,6 +55,7 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
     listenPort: flags.listen.port,
     fullResyncPeriodMs: flags.fullResyncPeriod,
     apiUnreachableGraceMs: flags.apiUnreachableGrace,
+    watchStallTimeoutMs: flags.watchStallTimeout,
   };
 }
 
