@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-watch-faults bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
 
 all: build
 
@@ -54,6 +54,11 @@ bench-dataplane: build
 
 bench-agent: build
 	$(NODE) dist/bench/agent.js
+
+# Requests per second an agent sends the API server during each API fault, main's agent beside this tree's
+# (needs root: a network namespace of its own). FAULT_SECONDS=60, BEFORE_REF=main.
+bench-watch-faults: build
+	$(NODE) dist/bench/watch-faults.js
 
 # make scenario SCENARIO=<file> OUT=<file> [AGENT=off]: one scenario in a sandbox cluster (needs root).
 scenario: build
