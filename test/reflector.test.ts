@@ -160,6 +160,16 @@ describe('API faults: failures are reported with their reason and retried with a
     await expectRecovery(() => api.setWatchFault(null));
   });
 
+  test('a stalled kind counts as out of sync since its last sign of life, not since the timeout noticed it', async () => {
+    await startReflector();
+    await until('synced', () => synced === 1);
+    await new Promise((r) => setTimeout(r, 250));
+    api.setWatchFault({ type: 'silent' });
+    await until('stalled', () => failures.length > 0);
+    const noticed = Date.now();
+    expect(noticed - reflector.failingSince!.since).toBeGreaterThanOrEqual(250); // the stall timeout is 300 ms
+  });
+
   test('a watch that sends half an event and stalls is aborted as stalled; the half event is not delivered', async () => {
     await startReflector();
     await until('synced', () => synced === 1);

@@ -166,10 +166,11 @@ export class Reflector {
     }, delayMs);
   }
 
-  private fail(phase: 'list' | 'watch', reason: WatchFailureReason, error: unknown, code?: number): void {
+  /** `since`: when the kind stopped being in sync, if before now (a stalled watch: its last event). */
+  private fail(phase: 'list' | 'watch', reason: WatchFailureReason, error: unknown, code?: number, since = this.now()): void {
     if (this.stopped) return;
     const retryInMs = this.backoff.next();
-    this.failing = { since: this.failing?.since ?? this.now(), reason };
+    this.failing = { since: this.failing?.since ?? since, reason };
     this.handler.error({ phase, reason, error, retryInMs, ...(code !== undefined ? { code } : {}) });
     this.retryAfter(retryInMs);
   }
@@ -192,12 +193,13 @@ export class Reflector {
   private watch(): void {
     const generation = ++this.generation;
     const started = this.now();
+    let lastEvent = started;
     let events = 0;
     // Whoever ends the watch first (the stream, an ERROR event, the stall timer) decides how it ended.
     let ended = false;
     let handle: { abort(): void } | null = null;
 
-    const finish = (reason: WatchFailureReason | null, error: unknown, code?: number) => {
+    const finish = (reason: WatchFailureReason | null, error: unknown, code?: number, since?: number) => {
       if (ended || generation !== this.generation) return;
       ended = true;
       if (this.stallTimer) clearTimeout(this.stallTimer);
@@ -209,13 +211,14 @@ export class Reflector {
         void this.run();
       } else {
         if (reason === 'expired') this.resourceVersion = '';
-        this.fail('watch', reason, error, code);
+        this.fail('watch', reason, error, code, since);
       }
     };
     const armStallTimer = () => {
       if (this.stallTimer) clearTimeout(this.stallTimer);
       this.stallTimer = setTimeout(
-        () => finish('stalled', new Error(`no event or bookmark for ${Math.round(this.stallTimeoutMs / 1000)} s`)),
+        // Out of sync since the last sign of life, not since the timeout noticed it.
+        () => finish('stalled', new Error(`no event or bookmark for ${Math.round(this.stallTimeoutMs / 1000)} s`), undefined, lastEvent),
         this.stallTimeoutMs,
       );
     };
@@ -229,6 +232,7 @@ export class Reflector {
       }
       if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED' && type !== 'BOOKMARK') return;
       events++;
+      lastEvent = this.now();
       this.failing = null;
       armStallTimer();
       this.deliver(type, object);
