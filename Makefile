@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-scrape bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
 
 all: build
 
@@ -64,6 +64,11 @@ bench-scrape: build
 # changes: the latter's programming latency with and without, /healthz, event-loop stalls, heap and RSS.
 bench-abuse: deps build
 	$(NODE) dist/bench/abuse.js
+
+# Requests per second an agent sends the API server during each API fault, main's agent beside this tree's
+# (needs root: a network namespace of its own). FAULT_SECONDS=60, BEFORE_REF=main.
+bench-watch-faults: build
+	$(NODE) dist/bench/watch-faults.js
 
 # make scenario SCENARIO=<file> OUT=<file> [AGENT=off]: one scenario in a sandbox cluster (needs root).
 scenario: build

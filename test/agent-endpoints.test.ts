@@ -95,7 +95,7 @@ test('/metrics on the metrics address only; /healthz and /readyz on the healthz 
 });
 
 describe('the bind flags', () => {
-  const base: AgentFlags = { nodeName: 'n', table: 'nftpol', denyAction: 'drop', counterReadInterval: 10_000, fullResyncPeriod: 300_000, apiUnreachableGrace: 120_000, logLevel: 'info' };
+  const base: AgentFlags = { nodeName: 'n', table: 'nftpol', denyAction: 'drop', counterReadInterval: 10_000, fullResyncPeriod: 300_000, apiUnreachableGrace: 120_000, watchStallTimeout: 180_000, logLevel: 'info' };
 
   test('defaults: metrics on every address, probes on loopback only', () => {
     expect(DEFAULT_METRICS_ADDRESS).toEqual({ host: '0.0.0.0', port: 9745 });

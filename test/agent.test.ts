@@ -18,6 +18,7 @@ const config: AgentConfig = {
   fullResyncPeriodMs: 3_600_000,
   apiUnreachableGraceMs: 300,
   backoff: { initialMs: 20, maxMs: 200 },
+  watchStallTimeoutMs: 1000,
 };
 
 async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
@@ -52,7 +53,7 @@ async function get(path: string): Promise<number> {
 }
 
 beforeEach(async () => {
-  api = new ApiServerDouble();
+  api = new ApiServerDouble({ bookmarkIntervalMs: 100 });
   await api.start();
   api.apply('Namespace', { metadata: { name: 'x', labels: { team: 'a' } } });
   api.apply('Namespace', { metadata: { name: 'y' } });
@@ -174,6 +175,33 @@ test('API outage: enforcement stays, not ready after the grace, recovers after a
   api.apply('Pod', pod('x', 'e', {}, '10.244.0.13'));
   await until('events flow again', () => last().includes('10.244.0.13 : jump in-'));
   await until('ready again', async () => (await get('/readyz')) === 200);
+});
+
+test('watch faults: each failure is logged and counted by kind and reason, not ready after the grace, ready again after', async () => {
+  for (const [fault, reason] of [
+    [{ type: 'error', code: 500 }, 'error_event'],
+    [{ type: 'error', code: 410 }, 'expired'],
+    [{ type: 'close' }, 'closed_early'],
+    [{ type: 'silent' }, 'stalled'],
+  ] as const) {
+    await new Promise((r) => setTimeout(r, 250)); // a bookmark on every watch first
+    const requests = api.requests.length;
+    const started = Date.now();
+    api.setWatchFault(fault, ['Pod']);
+    await until(`${reason}: not ready`, async () => (await get('/readyz')) === 503);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(config.apiUnreachableGraceMs);
+    expect(await (await fetch(`http://127.0.0.1:${agent.ports.healthz}/readyz`)).text()).toContain(`Pod (${reason})`);
+    expect(await metric(`nftpol_watch_failures_total{kind="Pod",reason="${reason}"}`)).toMatch(/ [1-9]\d*$/);
+    expect(log.entries.some((e) => e.kind === 'Pod' && e.reason === reason && typeof e.retryInMs === 'number')).toBe(true);
+    // Bounded: with backoff from 20 ms to a 200 ms cap, a few dozen requests in this time (main: thousands).
+    const elapsed = Date.now() - started;
+    expect(api.requests.length - requests).toBeLessThanOrEqual(2 * Math.ceil(elapsed / 200) + 10);
+    expect(await get('/healthz')).toBe(200);
+    api.setWatchFault(null);
+    await until(`${reason}: ready again`, async () => (await get('/readyz')) === 200);
+  }
+  // The other kinds kept their watches all along.
+  expect(await metric('nftpol_watch_failures_total{kind="Namespace"')).toBe('');
 });
 
 test('the periodic resync notices a missing table and rewrites it whole', async () => {

@@ -4,8 +4,13 @@
 //   `410 Gone` for a resourceVersion older than the last compaction;
 // - the API server's own behaviour where agents rely on it: `kubernetes.io/metadata.name` on namespaces,
 //   NetworkPolicy defaulting (policyTypes, protocol TCP);
-// - fault injection: drop every watch, stop answering (down/up), restart on the same port, compact.
-// Objects are created, replaced and deleted through methods (tests) rather than HTTP writes.
+// - a bookmark to every watch that asked for them, once a minute by default (the API server's watch cache
+//   does the same), so that a silent watch is a fault and not a quiet kind;
+// - fault injection: drop every watch, stop answering (down/up), restart on the same port, compact, and
+//   the faults of setWatchFault/setListFault (ERROR events of any code, 410, watches that end at once,
+//   send nothing, or half an event; failing lists).
+// Objects are created, replaced and deleted through methods (tests) rather than HTTP writes. The only file
+// it writes is the kubeconfig, in a temporary directory that destroy() removes.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -29,6 +34,22 @@ interface Event {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
   readonly object: ApiObject;
 }
+
+/**
+ * What every new watch gets instead of events, while set:
+ * - `error`: an ERROR event with this code (410: "too old resource version"), then the end of the stream;
+ * - `close`: the end of the stream at once, without any event;
+ * - `silent`: the answer's headers, then nothing, for ever;
+ * - `half`: the first half of an event, then nothing, for ever.
+ */
+export type WatchFault = { readonly type: 'error'; readonly code: number } | { readonly type: 'close' } | { readonly type: 'silent' } | { readonly type: 'half' };
+
+export interface ApiServerDoubleOptions {
+  /** How often every watch that asked for bookmarks gets one (0: never). Default 60 s, as the API server. */
+  readonly bookmarkIntervalMs?: number;
+}
+
+const REASONS: Record<number, string> = { 400: 'BadRequest', 403: 'Forbidden', 410: 'Expired', 429: 'TooManyRequests', 500: 'InternalError', 503: 'ServiceUnavailable' };
 
 interface Watcher {
   readonly kind: Kind;
@@ -60,11 +81,20 @@ export class ApiServerDouble {
   private server: Server | null = null;
   private port = 0;
   private down = false;
-  private readonly dir = mkdtempSync(join(tmpdir(), 'nftpol-api-'));
+  /** Created with the first kubeconfig, removed by destroy(). */
+  private dir: string | null = null;
+  private bookmarkTimer: NodeJS.Timeout | null = null;
+  private watchFault: { readonly fault: WatchFault; readonly kinds: ReadonlySet<Kind> } | null = null;
+  private listFault: { readonly code: number; readonly kinds: ReadonlySet<Kind> } | null = null;
+  private readonly bookmarkIntervalMs: number;
   /** Requests served, by "METHOD path?query" (for tests that check what an agent asks). */
   readonly requests: string[] = [];
 
   private host = '127.0.0.1';
+
+  constructor(options: ApiServerDoubleOptions = {}) {
+    this.bookmarkIntervalMs = options.bookmarkIntervalMs ?? 60_000;
+  }
 
   get url(): string {
     return `http://${this.host}:${this.port}`;
@@ -77,6 +107,7 @@ export class ApiServerDouble {
 
   /** A kubeconfig file pointing at this server. */
   get kubeconfig(): string {
+    this.dir ??= mkdtempSync(join(tmpdir(), 'nftpol-api-'));
     const file = join(this.dir, 'kubeconfig');
     writeFileSync(
       file,
@@ -98,13 +129,23 @@ export class ApiServerDouble {
     this.server = createServer((req, res) => this.handle(req, res));
     await new Promise<void>((resolve) => this.server!.listen(port, host, () => resolve()));
     this.port = (this.server.address() as AddressInfo).port;
+    if (this.bookmarkIntervalMs > 0) {
+      this.bookmarkTimer = setInterval(() => this.bookmark(), this.bookmarkIntervalMs);
+      this.bookmarkTimer.unref();
+    }
   }
 
   async stop(): Promise<void> {
+    if (this.bookmarkTimer) clearInterval(this.bookmarkTimer);
+    this.bookmarkTimer = null;
     this.dropWatches();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections();
+    const server = this.server;
     this.server = null;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // close() waits for every connection to end; kept-alive and stalled ones would hold it for good.
+    server.closeAllConnections();
+    await closed;
   }
 
   /** Stops and starts again on the same port; objects and resourceVersions survive, as with etcd. */
@@ -116,7 +157,27 @@ export class ApiServerDouble {
 
   async destroy(): Promise<void> {
     await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = null;
+  }
+
+  /**
+   * From now on every watch (of these kinds; default all) gets this fault instead of events; the watches
+   * open now end, so that their clients come back into it. Null ends the fault.
+   */
+  setWatchFault(fault: WatchFault | null, kinds: readonly Kind[] = ['Pod', 'Namespace', 'NetworkPolicy']): void {
+    this.watchFault = fault ? { fault, kinds: new Set(kinds) } : null;
+    if (!fault) return;
+    for (const w of this.watchers) {
+      if (!kinds.includes(w.kind)) continue;
+      w.res.end();
+      this.watchers.delete(w);
+    }
+  }
+
+  /** Every list (of these kinds; default all) fails with this HTTP status and a Status body; null ends it. */
+  setListFault(code: number | null, kinds: readonly Kind[] = ['Pod', 'Namespace', 'NetworkPolicy']): void {
+    this.listFault = code === null ? null : { code, kinds: new Set(kinds) };
   }
 
   /** While down, every request fails with 503 and watches are dropped. */
@@ -192,6 +253,11 @@ export class ApiServerDouble {
       return;
     }
     if (url.searchParams.get('watch') !== 'true') {
+      if (this.listFault?.kinds.has(kind)) {
+        const code = this.listFault.code;
+        res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(this.status(code, `injected list failure ${code}`)));
+        return;
+      }
       // Pagination as the API server does it: `limit`, and `continue` (here: the offset and the list's resourceVersion).
       const all = [...this.objects[kind].values()];
       const limit = Number(url.searchParams.get('limit') ?? '0') || all.length;
@@ -206,13 +272,39 @@ export class ApiServerDouble {
     const from = Number(url.searchParams.get('resourceVersion') ?? '0');
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     if (from < this.compactedBefore) {
-      this.send(res, { type: 'ERROR', object: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: `too old resource version: ${from}` } });
+      this.send(res, { type: 'ERROR', object: this.status(410, `too old resource version: ${from}`) });
       res.end();
+      return;
+    }
+    if (this.watchFault?.kinds.has(kind)) {
+      this.injectWatchFault(this.watchFault.fault, from, res);
       return;
     }
     for (const event of this.history) if (event.kind === kind && event.rv > from) this.send(res, { type: event.type, object: event.object });
     const watcher: Watcher = { kind, res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true' };
     this.watchers.add(watcher);
     res.on('close', () => this.watchers.delete(watcher));
+  }
+
+  private injectWatchFault(fault: WatchFault, from: number, res: ServerResponse): void {
+    switch (fault.type) {
+      case 'error':
+        this.send(res, { type: 'ERROR', object: this.status(fault.code, fault.code === 410 ? `too old resource version: ${from}` : `injected watch error ${fault.code}`) });
+        res.end();
+        return;
+      case 'close':
+        res.end();
+        return;
+      case 'silent':
+        res.flushHeaders();
+        return;
+      case 'half':
+        res.write('{"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"hal');
+        return;
+    }
+  }
+
+  private status(code: number, message: string): Record<string, unknown> {
+    return { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: REASONS[code] ?? 'Unknown', code, message };
   }
 }

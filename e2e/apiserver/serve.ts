@@ -34,5 +34,14 @@ createInterface({ input: process.stdin }).on('line', (line) => {
   }
   process.stdout.write(`${JSON.stringify(reply)}\n`);
 });
-process.stdin.on('end', () => void api.destroy().then(() => process.exit(0)));
+// The sandbox runner ends this process with SIGTERM; whichever way it ends, the kubeconfig's directory goes.
+let exiting = false;
+const exit = () => {
+  if (exiting) return;
+  exiting = true;
+  void api.destroy().finally(() => process.exit(0));
+};
+process.stdin.on('end', exit);
+process.once('SIGTERM', exit);
+process.once('SIGINT', exit);
 process.stdout.write(`${JSON.stringify({ ready: true, url: api.url })}\n`);

@@ -8,7 +8,7 @@ import { Dataplane } from '../nft/dataplane.js';
 import type { DenyAction } from '../nft/compile.js';
 import type { NftRunner } from '../nft/executor.js';
 import { WATCHED_KINDS, type WatchedKind } from '../watch/kube.js';
-import { DEFAULT_BACKOFF, Reflector, type BackoffOptions, type ListerWatcher } from '../watch/reflector.js';
+import { DEFAULT_BACKOFF, Reflector, type BackoffOptions, type ListerWatcher, type WatchFailure } from '../watch/reflector.js';
 import { FairQueue } from './fairqueue.js';
 import { feedHandler } from './feed.js';
 import { bridgeBypass, type BridgeFacts } from './hostcheck.js';
@@ -38,11 +38,13 @@ export interface AgentConfig {
    */
   readonly healthzAddress: ListenAddress;
   readonly fullResyncPeriodMs: number;
-  /** How long the API server may be unreachable before /readyz fails (enforcement goes on regardless). */
+  /** How long a kind's list and watch may keep failing before /readyz fails (enforcement goes on regardless). */
   readonly apiUnreachableGraceMs: number;
   readonly backoff?: BackoffOptions;
   /** At most one read of the nft deny counters per this many ms, however many scrapers (default 10 s). */
   readonly counterReadIntervalMs?: number;
+  /** A watch without any event or bookmark for this long is aborted and counted as stalled. */
+  readonly watchStallTimeoutMs?: number;
 }
 
 export const DEFAULT_COUNTER_READ_INTERVAL_MS = 10_000;
@@ -71,8 +73,6 @@ export class Agent {
   readonly queue: FairQueue;
   private readonly reflectors: Reflector[];
   private readonly synced = new Set<WatchedKind>();
-  /** Since when the API server has been failing, or null while it answers. */
-  private apiFailingSince: number | null = null;
   private servers: { metrics: Server; healthz: Server } | null = null;
   private hostCheckTimer: NodeJS.Timeout | null = null;
   private bridgeWarning: string | null = null;
@@ -113,24 +113,32 @@ export class Agent {
     });
     this.reflectors = WATCHED_KINDS.map((kind) => {
       const feed = feedHandler(kind, this.engine, deps.log, this.metrics, {
-        changed: (receivedAt) => {
-          this.apiFailingSince = null;
-          this.reconciler.changed(receivedAt);
-        },
+        changed: (receivedAt) => this.reconciler.changed(receivedAt),
         synced: (k) => this.onSynced(k),
-        watchError: (k, phase, error) => {
-          this.apiFailingSince ??= Date.now();
-          deps.log.warn('API list/watch failed; retrying with backoff, enforcing the last known state', { kind: k, phase, error: error instanceof Error ? error.message : String(error) });
-        },
+        watchError: (k, failure) => this.onWatchFailure(k, failure),
       });
-      const handler = this.queue.wrap(kind, feed);
-      const reflector = new Reflector(kind, deps.sources[kind], { ...handler, connected: () => (this.apiFailingSince = null) }, config.backoff ?? DEFAULT_BACKOFF);
-      return reflector;
+      return new Reflector(kind, deps.sources[kind], this.queue.wrap(kind, feed), {
+        backoff: config.backoff ?? DEFAULT_BACKOFF,
+        ...(config.watchStallTimeoutMs !== undefined ? { stallTimeoutMs: config.watchStallTimeoutMs } : {}),
+      });
     });
   }
 
+  /** Every failure is logged; a 410 (then a relist) is routine, the rest is worth a warning. */
+  private onWatchFailure(kind: WatchedKind, failure: WatchFailure): void {
+    const fields = {
+      kind,
+      phase: failure.phase,
+      reason: failure.reason,
+      ...(failure.code !== undefined ? { code: failure.code } : {}),
+      retryInMs: failure.retryInMs,
+      error: failure.error instanceof Error ? failure.error.message : String(failure.error),
+    };
+    if (failure.reason === 'expired') this.deps.log.info('watch expired (410 Gone); relisting after the backoff', fields);
+    else this.deps.log.warn('API list/watch failed; retrying with backoff, enforcing the last known state', fields);
+  }
+
   private onSynced(kind: WatchedKind): void {
-    this.apiFailingSince = null;
     for (const reflector of this.reflectors) this.metrics.watchedObjects.set({ kind: reflector.kind }, reflector.size);
     if (this.synced.has(kind)) return;
     this.synced.add(kind);
@@ -140,13 +148,19 @@ export class Agent {
     if (this.synced.size === WATCHED_KINDS.length) this.reconciler.start();
   }
 
-  /** Ready: informers synced, the first full sync applied, the last sync good, the API reachable (with grace). */
+  /**
+   * Ready: informers synced, the first full sync applied, the last sync good, and no kind out of sync (its
+   * list or watch failing, no event or bookmark since) for longer than the grace.
+   */
   ready(): { ready: boolean; reason: string } {
     if (this.synced.size < WATCHED_KINDS.length) return { ready: false, reason: 'informers not synced' };
     if (!this.reconciler.firstSyncDone) return { ready: false, reason: 'first sync not applied' };
     if (!this.reconciler.lastSyncOk) return { ready: false, reason: 'last sync failed' };
-    if (this.apiFailingSince !== null && Date.now() - this.apiFailingSince > this.config.apiUnreachableGraceMs) {
-      return { ready: false, reason: 'API server unreachable beyond the grace period' };
+    const now = Date.now();
+    const stale = this.reflectors.filter((r) => r.failingSince !== null && now - r.failingSince.since > this.config.apiUnreachableGraceMs);
+    if (stale.length > 0) {
+      const which = stale.map((r) => `${r.kind} (${r.failingSince!.reason})`).join(', ');
+      return { ready: false, reason: `API list/watch failing beyond the grace period: ${which}` };
     }
     return { ready: true, reason: 'ok' };
   }

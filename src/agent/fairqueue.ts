@@ -57,8 +57,7 @@ export class FairQueue {
       upsert: (object) => this.push(kind, handler, 'upsert', object),
       delete: (object) => this.push(kind, handler, 'delete', object),
       synced: () => this.whenApplied(() => handler.synced()),
-      error: (error, phase) => handler.error(error, phase),
-      ...(handler.connected ? { connected: () => handler.connected!() } : {}),
+      error: (failure) => handler.error(failure),
     };
   }
 

@@ -5,7 +5,7 @@ import type { KubernetesObject, V1Namespace, V1NetworkPolicy, V1Pod } from '@kub
 import type { PolicyEngine } from '../engine/engine.js';
 import { InvalidObjectError, normalizeNamespace, normalizePolicy, normalizePod } from '../model/normalize.js';
 import type { WatchedKind } from '../watch/kube.js';
-import type { ReflectorHandler } from '../watch/reflector.js';
+import type { ReflectorHandler, WatchFailure } from '../watch/reflector.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
@@ -19,7 +19,7 @@ export interface FeedEvents {
   /** The engine may have changed: a sync should follow. `receivedAt`: process.hrtime.bigint() at receipt. */
   changed(receivedAt: bigint): void;
   synced(kind: WatchedKind): void;
-  watchError(kind: WatchedKind, phase: 'list' | 'watch', error: unknown): void;
+  watchError(kind: WatchedKind, failure: WatchFailure): void;
 }
 
 function describe(kind: WatchedKind, object: KubernetesObject): string {
@@ -72,9 +72,10 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
     synced() {
       events.synced(kind);
     },
-    error(error, phase) {
-      metrics.watchErrors.inc({ kind, phase });
-      events.watchError(kind, phase, error);
+    error(failure) {
+      metrics.watchErrors.inc({ kind, phase: failure.phase });
+      metrics.watchFailures.inc({ kind, reason: failure.reason });
+      events.watchError(kind, failure);
     },
   };
 }

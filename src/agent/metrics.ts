@@ -10,6 +10,7 @@ export interface Metrics {
   readonly programmingLatency: Histogram;
   readonly watchedObjects: Gauge<'kind'>;
   readonly watchErrors: Counter<'kind' | 'phase'>;
+  readonly watchFailures: Counter<'kind' | 'reason'>;
   readonly rejectedObjects: Counter<'kind'>;
   readonly localPods: Gauge<'isolation'>;
   readonly nftSetElements: Gauge;
@@ -38,6 +39,12 @@ export function createMetrics(collectDenied?: () => Promise<void>): Metrics {
     programmingLatency: new Histogram({ name: 'nftpol_network_programming_duration_seconds', help: 'From the moment the agent received a change to the commit that enforces it.', buckets: SYNC_BUCKETS, ...reg }),
     watchedObjects: new Gauge({ name: 'nftpol_watched_objects', help: 'Objects the agent knows, by kind.', labelNames: ['kind'], ...reg }),
     watchErrors: new Counter({ name: 'nftpol_watch_errors_total', help: 'Failed lists and broken watches, by kind and phase (retried with backoff).', labelNames: ['kind', 'phase'], ...reg }),
+    watchFailures: new Counter({
+      name: 'nftpol_watch_failures_total',
+      help: 'Lists and watches that failed, by kind and reason (list_failed, watch_failed, expired, error_event, broken, closed_early, stalled); each is retried after a backoff.',
+      labelNames: ['kind', 'reason'],
+      ...reg,
+    }),
     rejectedObjects: new Counter({ name: 'nftpol_rejected_objects_total', help: 'Objects (or policy rules) the engine rejected; access never widens because of them.', labelNames: ['kind'], ...reg }),
     localPods: new Gauge({ name: 'nftpol_local_pods', help: 'Pods on this node, by isolation (none, ingress, egress, both).', labelNames: ['isolation'], ...reg }),
     nftSetElements: new Gauge({ name: 'nftpol_nft_set_elements', help: 'Elements in the sets of the nftpol table.', ...reg }),

@@ -46,6 +46,7 @@ export interface AgentFlags {
   readonly counterReadInterval: number;
   readonly fullResyncPeriod: number;
   readonly apiUnreachableGrace: number;
+  readonly watchStallTimeout: number;
   readonly logLevel: Level;
 }
 
@@ -62,6 +63,8 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
   if (metricsAddress.port === healthzAddress.port && metricsAddress.port !== 0 && metricsAddress.host !== healthzAddress.host) {
     throw new UsageError(`--metrics-bind-address and --healthz-bind-address use port ${metricsAddress.port} on different hosts: give them different ports, or the same address for one server`);
   }
+  // The API server sends every watch a bookmark about once a minute: a shorter timeout would restart quiet, healthy watches.
+  if (flags.watchStallTimeout < 70_000) throw new UsageError('--watch-stall-timeout must be at least 70s (the API server sends a bookmark about once a minute)');
   return {
     nodeName,
     table: flags.table,
@@ -71,6 +74,7 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
     counterReadIntervalMs: flags.counterReadInterval,
     fullResyncPeriodMs: flags.fullResyncPeriod,
     apiUnreachableGraceMs: flags.apiUnreachableGrace,
+    watchStallTimeoutMs: flags.watchStallTimeout,
   };
 }
 

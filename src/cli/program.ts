@@ -98,6 +98,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--counter-read-interval <duration>', 'read the nft deny counters for /metrics at most this often, however many scrapers').argParser(parseDuration).default(10_000, '10s'))
     .addOption(new Option('--full-resync-period <duration>', 'how often to check the table and rewrite it whole').argParser(parseDuration).default(300_000, '5m'))
     .addOption(new Option('--api-unreachable-grace <duration>', 'how long the API server may be unreachable before /readyz fails').argParser(parseDuration).default(120_000, '2m'))
+    .addOption(new Option('--watch-stall-timeout <duration>', 'a watch without any event or bookmark for this long is restarted and counted as stalled').argParser(parseDuration).default(180_000, '3m'))
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').argParser(parseLevel).default('info'))
     .action(async (opts: AgentFlags) => {
       try {
