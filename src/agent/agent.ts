@@ -11,6 +11,7 @@ import { WATCHED_KINDS, type WatchedKind } from '../watch/kube.js';
 import { DEFAULT_BACKOFF, Reflector, type BackoffOptions, type ListerWatcher } from '../watch/reflector.js';
 import { feedHandler } from './feed.js';
 import { bridgeBypass, type BridgeFacts } from './hostcheck.js';
+import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../model/limits.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
@@ -28,6 +29,8 @@ export interface AgentConfig {
   /** How long the API server may be unreachable before /readyz fails (enforcement goes on regardless). */
   readonly apiUnreachableGraceMs: number;
   readonly backoff?: BackoffOptions;
+  /** What one NetworkPolicy may cost (model/limits.ts); DEFAULT_POLICY_LIMITS when absent. */
+  readonly policyLimits?: PolicyLimits;
 }
 
 export interface AgentDeps {
@@ -66,7 +69,7 @@ export class Agent {
       versions: () => Object.fromEntries(this.reflectors.map((r) => [r.kind, r.version])),
     });
     this.reflectors = WATCHED_KINDS.map((kind) => {
-      const handler = feedHandler(kind, this.engine, deps.log, this.metrics, {
+      const handler = feedHandler(kind, this.engine, deps.log, this.metrics, config.policyLimits ?? DEFAULT_POLICY_LIMITS, {
         changed: () => {
           this.apiFailingSince = null;
           this.reconciler.changed();

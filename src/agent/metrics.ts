@@ -19,6 +19,7 @@ export interface Metrics {
   readonly deniedPackets: Gauge<'namespace' | 'pod' | 'direction'>;
   readonly buildInfo: Gauge<'version' | 'node'>;
   readonly bridgedUnfiltered: Gauge;
+  readonly policyLimitExceeded: Counter<'namespace' | 'limit'>;
 }
 
 const SYNC_BUCKETS = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
@@ -49,6 +50,12 @@ export function createMetrics(collectDenied?: () => Promise<void>): Metrics {
       ...(collectDenied ? { collect: collectDenied } : {}),
     }),
     buildInfo: new Gauge({ name: 'nftpol_build_info', help: 'Always 1; labels carry the version and the node.', labelNames: ['version', 'node'], ...reg }),
+    policyLimitExceeded: new Counter({
+      name: 'nftpol_policy_limit_exceeded_total',
+      help: 'NetworkPolicy versions over a cost limit (the limit is the flag that sets it): their rules beyond it allow nothing, or, over it in the podSelector, the version is rejected.',
+      labelNames: ['namespace', 'limit'],
+      ...reg,
+    }),
     bridgedUnfiltered: new Gauge({ name: 'nftpol_bridged_traffic_unfiltered', help: '1 when pods on this node share a Linux bridge whose traffic bypasses nftpol (br_netfilter off); see the agent log.', ...reg }),
   };
 }

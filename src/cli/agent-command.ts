@@ -1,9 +1,11 @@
 // `nftpol agent` and `nftpol cleanup`: flags validated up front with a clear message, then the long-running
 // agent (stopped cleanly by SIGTERM or SIGINT, leaving its rules in place) or the uninstall step.
+import { Option } from 'commander';
 import { Agent, type AgentConfig } from '../agent/agent.js';
 import { readBridgeFacts } from '../agent/hostcheck.js';
 import { jsonLogger, LEVELS, type Level } from '../agent/log.js';
 import type { DenyAction } from '../nft/compile.js';
+import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_FLAGS, policyLimitsProblems, type PolicyLimit, type PolicyLimits } from '../model/limits.js';
 import { nftCommand } from '../nft/executor.js';
 import { kubeListerWatchers, loadKubeConfig } from '../watch/kube.js';
 import { UsageError } from './offline.js';
@@ -29,7 +31,64 @@ export function parseLevel(text: string): Level {
   return text as Level;
 }
 
-export interface AgentFlags {
+/** A whole number of at least 1 (commander hands over text). */
+export function parseCount(text: string): number {
+  const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`"${text}" is not a count: want a whole number of at least 1`);
+  return value;
+}
+
+/** The cost-limit flags as commander names their values (`--max-policy-rules` -> `maxPolicyRules`). */
+export interface PolicyLimitFlags {
+  readonly maxPolicyRules: number;
+  readonly maxPolicyPeers: number;
+  readonly maxPolicyPorts: number;
+  readonly maxPolicyExcepts: number;
+  readonly maxSelectorValues: number;
+}
+
+const LIMIT_OF_FLAG: Readonly<Record<keyof PolicyLimitFlags, PolicyLimit>> = {
+  maxPolicyRules: 'maxRules',
+  maxPolicyPeers: 'maxPeers',
+  maxPolicyPorts: 'maxPorts',
+  maxPolicyExcepts: 'maxExcepts',
+  maxSelectorValues: 'maxSelectorValues',
+};
+
+const LIMIT_HELP: Readonly<Record<PolicyLimit, string>> = {
+  maxRules: 'ingress plus egress rules',
+  maxPeers: 'from/to peers across its rules',
+  maxPorts: 'ports entries across its rules',
+  maxExcepts: 'ipBlock except entries across its rules',
+  maxSelectorValues: 'In/NotIn values across its selectors',
+};
+
+/**
+ * The cost-limit flags, declared once here: the agent and the offline commands take the same ones, so
+ * that `nftpol explain` answers as an agent with those flags enforces.
+ */
+export function policyLimitOptions(): Option[] {
+  return (Object.keys(LIMIT_OF_FLAG) as (keyof PolicyLimitFlags)[]).map((flag) => {
+    const limit = LIMIT_OF_FLAG[flag];
+    return new Option(`${POLICY_LIMIT_FLAGS[limit]} <n>`, `most ${LIMIT_HELP[limit]} one NetworkPolicy may have; rules beyond allow nothing`)
+      .argParser(parseCount)
+      .default(DEFAULT_POLICY_LIMITS[limit]);
+  });
+}
+
+/** The limits the flags set, validated (every problem at once). */
+export function policyLimitsOf(flags: Partial<PolicyLimitFlags>): PolicyLimits {
+  const limits: Record<PolicyLimit, number> = { ...DEFAULT_POLICY_LIMITS };
+  for (const [flag, limit] of Object.entries(LIMIT_OF_FLAG) as [keyof PolicyLimitFlags, PolicyLimit][]) {
+    const value = flags[flag];
+    if (value !== undefined) limits[limit] = value;
+  }
+  const problems = policyLimitsProblems(limits);
+  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  return limits;
+}
+
+export interface AgentFlags extends PolicyLimitFlags {
   readonly nodeName?: string;
   readonly kubeconfig?: string;
   readonly table: string;
@@ -52,6 +111,7 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
     listenPort: flags.listen.port,
     fullResyncPeriodMs: flags.fullResyncPeriod,
     apiUnreachableGraceMs: flags.apiUnreachableGrace,
+    policyLimits: policyLimitsOf(flags),
   };
 }
 

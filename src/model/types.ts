@@ -12,6 +12,10 @@ export type Family = 'IPv4' | 'IPv6';
 export type Direction = 'ingress' | 'egress';
 export const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];
 
+/**
+ * Label key -> value. Keys are user text (`toString` is a valid key): read with labelValue (model/labels),
+ * never `labels[key]`, and build with labelMap, so that no inherited property passes for a label.
+ */
 export type Labels = Readonly<Record<string, string>>;
 
 /** `namespace/name`, the identity of a namespaced object everywhere in nftpol. */
@@ -53,7 +57,11 @@ export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 export interface SelectorRequirement {
   readonly key: string;
   readonly operator: SelectorOperator;
-  readonly values: readonly string[];
+  /**
+   * In/NotIn values as a set, built once when the policy is read, so that matching a pod costs one lookup
+   * however many values a tenant writes. Empty for Exists/DoesNotExist.
+   */
+  readonly values: ReadonlySet<string>;
 }
 
 /** A label selector; both lists empty selects everything. */

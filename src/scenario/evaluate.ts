@@ -69,8 +69,9 @@ export class ScenarioModel {
       const metadata = (obj.metadata ?? {}) as { name?: string; namespace?: string };
       switch (obj.kind) {
         case 'NetworkPolicy': {
-          const { policy, droppedRules } = normalizePolicy(obj as V1NetworkPolicy);
-          if (droppedRules.length > 0) throw new ScenarioError(`NetworkPolicy ${metadata.namespace}/${metadata.name}: ${droppedRules.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+          const { policy, droppedRules, overLimit } = normalizePolicy(obj as V1NetworkPolicy);
+          const problems = [...droppedRules, ...overLimit];
+          if (problems.length > 0) throw new ScenarioError(`NetworkPolicy ${metadata.namespace}/${metadata.name}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
           this.engine.upsertPolicy(policy);
           break;
         }
