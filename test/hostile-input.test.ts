@@ -32,15 +32,19 @@ describe('label keys that are JavaScript built-in property names', () => {
     expect(allowed(c, 'x/a', 'y/c')).toBe(true);
   });
 
-  test.each(BUILTIN_KEYS)('a peer "%s Exists" admits only pods that carry the label', (key) => {
+  test.each(BUILTIN_KEYS)('a peer "%s Exists" admits only pods that carry the label, in its namespace or in selected ones', (key) => {
     const c = clusterOf(
       ...base,
+      pod('x/d', { [key]: 'yes' }, '10.244.0.12'),
       pod('y/d', { [key]: 'yes' }, '10.244.1.11'),
-      policy('x/only-labelled', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchExpressions: [{ key, operator: 'Exists' }] } }] }] }),
+      policy('x/same-namespace', { podSelector: { matchLabels: { app: 'a' } }, ingress: [{ from: [{ podSelector: { matchExpressions: [{ key, operator: 'Exists' }] } }] }] }),
+      policy('y/any-namespace', { podSelector: { matchLabels: { app: 'c' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchExpressions: [{ key, operator: 'Exists' }] } }] }] }),
     );
-    expect(allowed(c, 'y/c', 'x/a')).toBe(false);
     expect(allowed(c, 'x/b', 'x/a')).toBe(false);
-    expect(allowed(c, 'y/d', 'x/a')).toBe(true);
+    expect(allowed(c, 'x/d', 'x/a')).toBe(true);
+    expect(allowed(c, 'x/b', 'y/c')).toBe(false);
+    expect(allowed(c, 'x/d', 'y/c')).toBe(true);
+    expect(allowed(c, 'y/d', 'y/c')).toBe(true);
   });
 
   test('matchLabels, In and NotIn on built-in names compare own labels only', () => {
