@@ -131,9 +131,23 @@ function describeSide(title: string, v: SideVerdict): string {
   return lines.join('\n');
 }
 
-export function explainText(query: { from: string; to: string; port: PortSpec; family: Family }, v: Verdict): string {
+/** Policies over a cost limit that bear on a verdict: `namespace/name` -> where and why. */
+export type OverLimitNotes = Readonly<Record<string, readonly string[]>>;
+
+export function explainText(query: { from: string; to: string; port: PortSpec; family: Family }, v: Verdict, overLimit: OverLimitNotes = {}): string {
   const head = `${query.from} (${v.srcIp ?? 'no address'}) -> ${query.to} (${v.dstIp ?? 'no address'}) ${query.port.port}/${query.port.protocol} ${query.family}: ${v.allowed ? 'ALLOWED' : 'DENIED'}`;
-  return [head, describeSide('egress of the source', v.egress), describeSide('ingress of the destination', v.ingress)].join('\n') + '\n';
+  const notes = Object.entries(overLimit).flatMap(([policy, problems]) => problems.map((p) => `note: ${policy} is over a cost limit and enforced only up to it: ${p}`));
+  return [head, describeSide('egress of the source', v.egress), describeSide('ingress of the destination', v.ingress), ...notes].join('\n') + '\n';
+}
+
+/** The over-limit problems of the policies that select either side (their rules past the limit allow nothing). */
+function overLimitNotes(cluster: ManifestCluster, v: Verdict): OverLimitNotes {
+  const notes: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  for (const policy of [...v.egress.policies, ...v.ingress.policies]) {
+    const problems = cluster.overLimit.get(policy);
+    if (problems) notes[policy] = problems.map((p) => `${p.path}: ${p.message}`);
+  }
+  return notes;
 }
 
 export function explainCommand(options: ExplainOptions): CommandResult {
@@ -143,7 +157,8 @@ export function explainCommand(options: ExplainOptions): CommandResult {
   const family = options.family ?? ('ip' in src ? familyOf(src.ip)! : 'ip' in dst ? familyOf(dst.ip)! : 'IPv4');
   const verdict = decide(cluster.engine, { src, dst, port: options.port.port, protocol: options.port.protocol, family });
   const query = { from: options.from, to: options.to, port: options.port, family };
-  const stdout = options.output === 'json' ? JSON.stringify({ ...query, ...verdict }, null, 2) + '\n' : explainText(query, verdict);
+  const overLimit = overLimitNotes(cluster, verdict);
+  const stdout = options.output === 'json' ? JSON.stringify({ ...query, ...verdict, overLimit }, null, 2) + '\n' : explainText(query, verdict, overLimit);
   return { stdout, stderr, code: 0 };
 }
 

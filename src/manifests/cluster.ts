@@ -16,6 +16,8 @@ export interface ManifestCluster {
   /** Pods in the order the manifests list them. */
   readonly pods: readonly ObjectKey[];
   readonly diagnostics: readonly Diagnostic[];
+  /** Policies over a cost limit (`namespace/name` -> where and why), for `explain` to name. */
+  readonly overLimit: ReadonlyMap<ObjectKey, readonly Problem[]>;
 }
 
 function describe(obj: SourceObject): string {
@@ -107,6 +109,7 @@ export function buildCluster(loaded: LoadedManifests, node: string | null = null
   const engine = new PolicyEngine(node);
   const rawPods: Pod[] = [];
   const policies: { object: SourceObject; policy: NetworkPolicy }[] = [];
+  const overLimitPolicies = new Map<ObjectKey, Problem[]>();
   for (const object of loaded.objects) {
     const name = describe(object);
     const at = (path: readonly (string | number)[]) => ({ file: object.file, line: object.lineOf(path), object: name });
@@ -129,6 +132,7 @@ export function buildCluster(loaded: LoadedManifests, node: string | null = null
           for (const problem of droppedRules) {
             diagnostics.push({ level: 'error', ...at(parsePath(problem.path)), path: problem.path, message: `${problem.message}; the rule is left out (it allows nothing)` });
           }
+          if (overLimit.length > 0) overLimitPolicies.set(objectKey(policy.namespace, policy.name), [...overLimit]);
           for (const problem of overLimit) {
             diagnostics.push({ level: 'error', ...at(parsePath(problem.path)), path: problem.path, message: `${problem.message}; the policy still isolates its pods` });
           }
@@ -140,6 +144,10 @@ export function buildCluster(loaded: LoadedManifests, node: string | null = null
       }
     } catch (error) {
       if (!(error instanceof InvalidObjectError)) throw error;
+      if (object.raw.kind === 'NetworkPolicy' && error.problems.some((p) => p.limit !== undefined)) {
+        const meta = (object.raw.metadata ?? {}) as { name?: string; namespace?: string };
+        overLimitPolicies.set(objectKey(meta.namespace ?? 'default', meta.name ?? ''), error.problems.filter((p) => p.limit !== undefined));
+      }
       for (const problem of error.problems) {
         diagnostics.push({ level: 'error', ...at([]), path: problem.path, message: `${problem.message}; the object is left out` });
       }
@@ -153,5 +161,5 @@ export function buildCluster(loaded: LoadedManifests, node: string | null = null
     lintSelectors(context, policy, object, diagnostics);
   }
   engine.takeChanges();
-  return { engine, pods: pods.map((p) => objectKey(p.namespace, p.name)), diagnostics };
+  return { engine, pods: pods.map((p) => objectKey(p.namespace, p.name)), diagnostics, overLimit: overLimitPolicies };
 }
