@@ -3,7 +3,9 @@
 // over a cost limit. Each must be rejected with a clear error or never widen access.
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import fc from 'fast-check';
+import { blockContainsIp, compileBlock } from '../src/engine/peerset.js';
 import { selectorMatches } from '../src/engine/selector.js';
+import { cidrContainsIp, cidrText, parseCidr } from '../src/model/ip.js';
 import { labelKeyProblem, labelValueProblem } from '../src/model/labels.js';
 import { DEFAULT_POLICY_LIMITS, policyLimitsProblems, type PolicyLimits } from '../src/model/limits.js';
 import { InvalidObjectError, normalizeNamespace, normalizePod, normalizePolicy, type Problem } from '../src/model/normalize.js';
@@ -176,6 +178,25 @@ describe('In/NotIn value lists', () => {
     );
     expect(allowed(c, 'y/d', 'x/a')).toBe(true);
     expect(allowed(c, 'y/c', 'x/a')).toBe(false);
+  });
+});
+
+describe('ipBlock except lists', () => {
+  test('property: membership by binary search over merged ranges equals checking every except', () => {
+    const subnet = fc.record({ third: fc.integer({ min: 0, max: 3 }), fourth: fc.integer({ min: 0, max: 255 }), prefix: fc.integer({ min: 22, max: 32 }) });
+    fc.assert(
+      fc.property(fc.array(subnet, { maxLength: 12 }), fc.array(fc.record({ third: fc.integer({ min: 0, max: 4 }), fourth: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 20 }), (excepts, ips) => {
+        const texts = excepts.map((e) => cidrText(parseCidr(`10.1.${e.third}.${e.fourth}/${e.prefix}`)!));
+        const block = compileBlock('10.1.0.0/22', texts);
+        for (const { third, fourth } of ips) {
+          const ip = `10.1.${third}.${fourth}`;
+          const naive = cidrContainsIp(parseCidr('10.1.0.0/22')!, ip) && !texts.some((t) => cidrContainsIp(parseCidr(t)!, ip));
+          expect(blockContainsIp(block, ip)).toBe(naive);
+        }
+        expect(blockContainsIp(block, 'fd00::1')).toBe(false);
+      }),
+      { numRuns: 1000 },
+    );
   });
 });
 
