@@ -2,8 +2,9 @@
 // share identical selectors and to index them by the labels they require.
 import { labelValue } from '../model/labels.js';
 import type { LabelSelector, Labels } from '../model/types.js';
+import type { ValueSet } from '../model/values.js';
 
-/** Costs O(requirements): own keys only (never Object.prototype's), value lists looked up as sets. */
+/** Own keys only (never Object.prototype's); value lists searched, not scanned. */
 export function selectorMatches(selector: LabelSelector, labels: Labels): boolean {
   for (const [key, wanted] of Object.entries(selector.matchLabels)) {
     if (labelValue(labels, key) !== wanted) return false;
@@ -32,22 +33,16 @@ export function selectorIsEmpty(selector: LabelSelector): boolean {
   return Object.keys(selector.matchLabels).length === 0 && selector.matchExpressions.length === 0;
 }
 
-// Model objects are immutable, so a selector's key is computed once: the engine asks for it on every
-// allow-set it computes, and a tenant's value list may hold thousands of entries.
-const selectorKeys = new WeakMap<LabelSelector, string>();
-
-/** A canonical string: equal for selectors that select the same way, whatever their key order. */
+/**
+ * A canonical string: equal for selectors that select the same way, whatever their key order. It holds
+ * every value of the selector: callers compute it once per peer (see allowset.cachedPeerSetKey).
+ */
 export function selectorKey(selector: LabelSelector): string {
-  let key = selectorKeys.get(selector);
-  if (key === undefined) {
-    const labels = Object.entries(selector.matchLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const exprs = selector.matchExpressions
-      .map((e) => [e.key, e.operator, [...e.values].sort()] as const)
-      .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-    key = JSON.stringify([labels, exprs]);
-    selectorKeys.set(selector, key);
-  }
-  return key;
+  const labels = Object.entries(selector.matchLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const exprs = selector.matchExpressions
+    .map((e) => [e.key, e.operator, [...e.values]] as const)
+    .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  return JSON.stringify([labels, exprs]);
 }
 
 /**
@@ -70,7 +65,7 @@ export function selectorAnchor(selector: LabelSelector): string | null {
   if (labels.length > 0) return `${labels[0]![0]}=${labels[0]![1]}`;
   let keyAnchor: string | null = null;
   for (const req of selector.matchExpressions) {
-    if (req.operator === 'In' && req.values.size === 1) return `${req.key}=${req.values.values().next().value!}`;
+    if (req.operator === 'In' && req.values.size === 1) return `${req.key}=${req.values.first()!}`;
     if ((req.operator === 'In' || req.operator === 'Exists') && keyAnchor === null) keyAnchor = req.key;
   }
   return keyAnchor;
@@ -79,7 +74,7 @@ export function selectorAnchor(selector: LabelSelector): string | null {
 /** Value lists longer than this are shortened in descriptions (a message must not cost what a list costs). */
 const DESCRIBED_VALUES = 10;
 
-function describeValues(values: ReadonlySet<string>): string {
+function describeValues(values: ValueSet): string {
   const shown = [...values].slice(0, DESCRIBED_VALUES).join(',');
   return values.size > DESCRIBED_VALUES ? `${shown},... ${values.size - DESCRIBED_VALUES} more` : shown;
 }

@@ -11,6 +11,7 @@ import type {
 } from '@kubernetes/client-node';
 import { canonicalIp, cidrContainsCidr, cidrText, parseCidr } from './ip.js';
 import { labelKeyProblem, labelMap, labelValueProblem, quoted } from './labels.js';
+import { ValueSet } from './values.js';
 import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_FLAGS, POLICY_LIMIT_NAMES, type PolicyLimit, type PolicyLimits } from './limits.js';
 import {
   isProtocol,
@@ -65,15 +66,17 @@ export interface NormalizedPolicy {
 
 const VALID_PHASES: ReadonlySet<string> = new Set(['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']);
 
-/** A validated copy of an object's labels (own keys only, no prototype); problems for invalid ones. */
+/** A validated copy of an object's labels (own keys only); problems for invalid ones, which are left out. */
 function copyLabels(labels: Record<string, string> | undefined, path: string, problems: Problem[]): Labels {
-  const entries: [string, string][] = [];
-  for (const [key, value] of Object.entries(labels ?? {})) {
+  const before = problems.length;
+  const entries = Object.entries(labels ?? {});
+  for (const [key, value] of entries) {
     const problem = labelKeyProblem(key) ?? (typeof value === 'string' ? labelValueProblem(value) : `label ${quoted(key)}: the value must be a string`);
     if (problem !== null) problems.push({ path: `${path}[${quoted(key)}]`, message: problem });
-    else entries.push([key, value]);
   }
-  return labelMap(entries);
+  // Spread defines own properties (never calls the __proto__ setter) and keeps V8's compact layout.
+  if (problems.length === before) return { ...labels };
+  return labelMap(entries.filter(([key, value]) => labelKeyProblem(key) === null && typeof value === 'string' && labelValueProblem(value) === null));
 }
 
 function protocolOf(value: string | undefined, path: string, problems: Problem[]): Protocol {
@@ -161,7 +164,7 @@ export function normalizeNamespace(ns: V1Namespace): Namespace {
   const labels = copyLabels(ns.metadata?.labels, 'metadata.labels', fatal);
   if (fatal.length > 0) throw new InvalidObjectError(`Namespace ${name}`, fatal);
   // The API server sets this label on every namespace and keeps it equal to the name.
-  return { name, labels: labelMap([...Object.entries(labels), [NAMESPACE_NAME_LABEL, name]]) };
+  return { name, labels: { ...labels, [NAMESPACE_NAME_LABEL]: name } };
 }
 
 // ------------------------------------------------------------------------------------------ policies
@@ -193,7 +196,7 @@ function normalizeSelector(selector: V1LabelSelector | undefined, path: string, 
         problems.push({ path: `${at}.operator`, message: `unknown operator "${String(expr.operator)}" (want In, NotIn, Exists or DoesNotExist)` });
         return;
     }
-    matchExpressions.push({ key: expr.key, operator: expr.operator, values: new Set((values as string[]).slice().sort()) });
+    matchExpressions.push({ key: expr.key, operator: expr.operator, values: new ValueSet(values as string[]) });
   });
   return { matchLabels, matchExpressions };
 }

@@ -1,6 +1,8 @@
 // The slim internal model: only what policy semantics need, copied out of the API objects so that the
 // engine never holds a full Pod (memory per cluster pod is a goal) and never depends on API shapes.
 
+import type { ValueSet } from './values.js';
+
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
@@ -14,7 +16,7 @@ export const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];
 
 /**
  * Label key -> value. Keys are user text (`toString` is a valid key): read with labelValue (model/labels),
- * never `labels[key]`, and build with labelMap, so that no inherited property passes for a label.
+ * never `labels[key]`, and iterate own entries only, so that no inherited property passes for a label.
  */
 export type Labels = Readonly<Record<string, string>>;
 
@@ -58,10 +60,10 @@ export interface SelectorRequirement {
   readonly key: string;
   readonly operator: SelectorOperator;
   /**
-   * In/NotIn values as a set, built once when the policy is read, so that matching a pod costs one lookup
-   * however many values a tenant writes. Empty for Exists/DoesNotExist.
+   * In/NotIn values, sorted and searchable (model/values.ts), built once when the policy is read, so that
+   * matching a pod costs a lookup however many values a tenant writes. Empty for Exists/DoesNotExist.
    */
-  readonly values: ReadonlySet<string>;
+  readonly values: ValueSet;
 }
 
 /** A label selector; both lists empty selects everything. */

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import type { PolicyEngine } from '../../src/engine/engine.js';
 import { NAMESPACE_NAME_LABEL } from '../../src/model/normalize.js';
 import type { LabelSelector, Namespace, NetworkPolicy, Peer, Pod, PolicyPort, PolicyRule } from '../../src/model/types.js';
+import { ValueSet } from '../../src/model/values.js';
 import { referenceSnapshot } from './reference.js';
 
 const NAMESPACES = ['a', 'b', 'c'];
@@ -28,8 +29,8 @@ export const selector: fc.Arbitrary<LabelSelector> = fc.record({
   matchLabels: fc.dictionary(labelKey, labelValueArb, { maxKeys: 1 }),
   matchExpressions: fc.array(
     fc.oneof(
-      fc.record({ key: labelKey, operator: fc.constantFrom('In' as const, 'NotIn' as const), values: fc.subarray(LABEL_VALUES, { minLength: 1 }).map((v) => new Set(v) as ReadonlySet<string>) }),
-      fc.record({ key: labelKey, operator: fc.constantFrom('Exists' as const, 'DoesNotExist' as const), values: fc.constant(new Set<string>() as ReadonlySet<string>) }),
+      fc.record({ key: labelKey, operator: fc.constantFrom('In' as const, 'NotIn' as const), values: fc.subarray(LABEL_VALUES, { minLength: 1 }).map((v) => new ValueSet(v)) }),
+      fc.record({ key: labelKey, operator: fc.constantFrom('Exists' as const, 'DoesNotExist' as const), values: fc.constant(new ValueSet([])) }),
     ),
     { maxLength: 1 },
   ),
