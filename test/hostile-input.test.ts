@@ -11,6 +11,8 @@ import { DEFAULT_POLICY_LIMITS, policyLimitsProblems, type PolicyLimits } from '
 import { InvalidObjectError, normalizeNamespace, normalizePod, normalizePolicy, type Problem } from '../src/model/normalize.js';
 import type { LabelSelector, Labels } from '../src/model/types.js';
 import { ValueSet } from '../src/model/values.js';
+import { parseScenario, ScenarioError } from '../src/scenario/format.js';
+import { ScenarioModel } from '../src/scenario/evaluate.js';
 import { LABEL_KEYS, labels as labelsArb, selector as selectorArb } from './support/arbitraries.js';
 import { allowed, clusterOf, namespace, pod, policy } from './support/cluster.js';
 
@@ -120,6 +122,12 @@ describe('label keys and values the API server rejects are rejected at the bound
   test.each([['-x'], ['x-'], ['a b'], ['a'.repeat(64)], ['__proto__']])('label value %j is rejected', (value) => {
     expect(labelValueProblem(value)).toMatch(/label value .* is not valid/);
     expect(() => normalizePod({ metadata: { namespace: 'x', name: 'p', labels: { app: value } } })).toThrow(InvalidObjectError);
+  });
+
+  test('a scenario with such a label is invalid, with the reason (not a crash)', () => {
+    const text = ['name: bad-label', 'namespaces: [{name: x}]', 'pods:', '  - {namespace: x, name: a, labels: {__proto__: a}}', 'steps:', '  - probes: [{port: 80}]', ''].join('\n');
+    expect(() => ScenarioModel.evaluate(parseScenario(text))).toThrow(ScenarioError);
+    expect(() => ScenarioModel.evaluate(parseScenario(text))).toThrow(/Pod x\/a: metadata\.labels\["__proto__"\]: label key "__proto__" is not a qualified name/);
   });
 
   test('a `__proto__` label parsed from JSON is a key like any other, and rejected', () => {
