@@ -11,6 +11,8 @@ import { DEFAULT_POLICY_LIMITS, policyLimitsProblems, type PolicyLimits } from '
 import { InvalidObjectError, normalizeNamespace, normalizePod, normalizePolicy, type Problem } from '../src/model/normalize.js';
 import type { LabelSelector, Labels } from '../src/model/types.js';
 import { ValueSet } from '../src/model/values.js';
+import { buildCluster } from '../src/manifests/cluster.js';
+import { parseManifests } from '../src/manifests/load.js';
 import { parseScenario, ScenarioError } from '../src/scenario/format.js';
 import { ScenarioModel } from '../src/scenario/evaluate.js';
 import { LABEL_KEYS, labels as labelsArb, selector as selectorArb } from './support/arbitraries.js';
@@ -128,6 +130,24 @@ describe('label keys and values the API server rejects are rejected at the bound
     const text = ['name: bad-label', 'namespaces: [{name: x}]', 'pods:', '  - {namespace: x, name: a, labels: {__proto__: a}}', 'steps:', '  - probes: [{port: 80}]', ''].join('\n');
     expect(() => ScenarioModel.evaluate(parseScenario(text))).toThrow(ScenarioError);
     expect(() => ScenarioModel.evaluate(parseScenario(text))).toThrow(/Pod x\/a: metadata\.labels\["__proto__"\]: label key "__proto__" is not a qualified name/);
+  });
+
+  test('property: a pod is rejected exactly when one of its label keys is invalid, and otherwise keeps its labels', () => {
+    const VALID = ['app', 'toString', 'constructor', 'valueOf', 'example.com/hasOwnProperty'];
+    const INVALID = ['__proto__', '__defineGetter__', '-x', 'x/', 'Example.com/x', 'a b'];
+    fc.assert(
+      fc.property(fc.dictionary(fc.constantFrom(...VALID, ...INVALID), fc.constantFrom('v', 'toString'), { maxKeys: 3 }), (labels) => {
+        const raw = JSON.parse(JSON.stringify({ metadata: { namespace: 'x', name: 'p', labels } }));
+        const keys = Object.keys(raw.metadata.labels);
+        if (keys.some((k) => INVALID.includes(k))) {
+          expect(() => normalizePod(raw)).toThrow(/is not a qualified name|prefix must be a DNS subdomain/);
+        } else {
+          const p = normalizePod(raw);
+          expect(Object.entries(p.labels).sort()).toEqual(Object.entries(raw.metadata.labels).sort());
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 
   test('a `__proto__` label parsed from JSON is a key like any other, and rejected', () => {
@@ -280,6 +300,33 @@ describe('limits on what one policy may cost', () => {
     expect(allowed(c, 'x/b', 'x/a')).toBe(false); // x/a stays isolated
     expect(allowed(c, 'x/b', 'y/c')).toBe(true); // another tenant's policy as written
     expect(allowed(c, 'x/a', 'y/c')).toBe(false);
+  });
+
+  const peerFrom = (app: string) => ({ namespaceSelector: {}, podSelector: { matchLabels: { app } } });
+  const inValues = (app: string) => ({ namespaceSelector: {}, podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: [app] }] } });
+  test.each([
+    ['maxRules', [{ from: [peerFrom('c')] }, { from: [peerFrom('d')] }]],
+    ['maxPeers', [{ from: [peerFrom('c')] }, { from: [peerFrom('d')] }]],
+    ['maxPorts', [{ from: [peerFrom('c')], ports: [{ port: 80 }] }, { from: [peerFrom('d')], ports: [{ port: 80 }] }]],
+    ['maxExcepts', [{ from: [{ ipBlock: { cidr: '10.244.1.8/30', except: ['10.244.1.11/32'] } }] }, { from: [{ ipBlock: { cidr: '10.244.1.0/24', except: ['10.244.1.10/32'] } }] }]],
+    ['maxSelectorValues', [{ from: [inValues('c')] }, { from: [inValues('d')] }]],
+  ])('%s = 1: the policy isolates, the rule over the limit allows nothing, another tenant is unaffected', (limit, ingress) => {
+    const docs = [
+      ...base,
+      pod('y/d', { app: 'd' }, '10.244.1.11'),
+      policy('x/p', { podSelector: { matchLabels: { app: 'a' } }, ingress }),
+      policy('y/q', { podSelector: { matchLabels: { app: 'c' } }, ingress: [{ from: [peerFrom('b')] }] }),
+    ];
+    const within = clusterOf(...docs);
+    expect(allowed(within, 'y/d', 'x/a')).toBe(true);
+    const c = buildCluster(parseManifests(docs.join('\n---\n'), 'test.yaml'), null, { ...DEFAULT_POLICY_LIMITS, [limit]: 1 });
+    expect(c.diagnostics.filter((d) => /cost limit|more than 1 /.test(d.message)).map((d) => `${d.object} ${d.path}`)).toEqual(['NetworkPolicy x/p spec.ingress[1]']);
+    expect(allowed(c, 'y/c', 'x/a')).toBe(true); // the rule within the limit
+    expect(allowed(c, 'y/d', 'x/a')).toBe(false); // the rule over it allows nothing
+    expect(allowed(c, 'x/b', 'x/a')).toBe(false); // x/a stays isolated
+    expect(allowed(c, 'x/b', 'y/c')).toBe(true); // another tenant's policy, as written
+    expect(allowed(c, 'x/a', 'y/c')).toBe(false);
+    expect(allowed(c, 'x/a', 'x/b')).toBe(true); // pods no policy selects stay open
   });
 
   test('keys of the vocabulary the property tests draw from include every built-in name', () => {
