@@ -24,6 +24,16 @@ function describe(kind: WatchedKind, object: KubernetesObject): string {
 }
 
 export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger, metrics: Metrics, limits: PolicyLimits, events: FeedEvents): ReflectorHandler {
+  // A relist delivers every object again: the versions already reported (over a limit, bad addresses) are
+  // remembered so that each is logged and counted once. Only objects with such problems are kept here.
+  const reported = new Map<string, string>();
+  const firstReport = (object: KubernetesObject): boolean => {
+    const key = describe(kind, object);
+    const version = object.metadata?.resourceVersion ?? '';
+    if (version !== '' && reported.get(key) === version) return false;
+    reported.set(key, version);
+    return true;
+  };
   /** Counts a policy over a cost limit in its namespace, under the flag that sets the limit. */
   const countOverLimit = (object: KubernetesObject, problem: Problem): void => {
     if (problem.limit === undefined) return;
@@ -34,6 +44,8 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
       case 'Pod': {
         const addressProblems: Problem[] = [];
         engine.upsertPod(normalizePod(object as V1Pod, addressProblems));
+        if (addressProblems.length === 0) reported.delete(describe(kind, object));
+        else if (!firstReport(object)) return;
         for (const problem of addressProblems) {
           metrics.rejectedObjects.inc({ kind: 'PodAddress' });
           log.warn('pod address rejected and left out (it is not a plain IPv4 or IPv6 address)', { object: describe(kind, object), path: problem.path, reason: problem.message });
@@ -49,7 +61,8 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
           metrics.rejectedObjects.inc({ kind: 'NetworkPolicyRule' });
           log.warn('policy rule rejected and left out (it allows nothing)', { object: describe(kind, object), path: problem.path, reason: problem.message });
         }
-        for (const problem of overLimit) {
+        if (overLimit.length === 0) reported.delete(describe(kind, object));
+        for (const problem of overLimit.length > 0 && firstReport(object) ? overLimit : []) {
           countOverLimit(object, problem);
           log.warn('policy over a cost limit: its rules from this one on are left out (they allow nothing); its pods stay isolated', {
             object: describe(kind, object),
@@ -69,7 +82,7 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
       } catch (error) {
         if (!(error instanceof InvalidObjectError)) throw error;
         metrics.rejectedObjects.inc({ kind });
-        for (const problem of error.problems) countOverLimit(object, problem);
+        if (error.problems.some((p) => p.limit !== undefined) && firstReport(object)) for (const problem of error.problems) countOverLimit(object, problem);
         log.warn('object rejected; the version in force before it stays in force', {
           object: describe(kind, object),
           problems: error.problems.map((p) => `${p.path}: ${p.message}`),
@@ -79,6 +92,7 @@ export function feedHandler(kind: WatchedKind, engine: PolicyEngine, log: Logger
       events.changed();
     },
     delete(object) {
+      reported.delete(describe(kind, object));
       const namespace = object.metadata?.namespace ?? '';
       const name = object.metadata?.name ?? '';
       if (kind === 'Pod') engine.deletePod(namespace, name);
