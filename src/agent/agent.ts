@@ -3,6 +3,7 @@
 // bad objects and API outages are logged, counted and retried, and the last good state stays enforced.
 import { createServer, type Server } from 'node:http';
 import { PolicyEngine } from '../engine/engine.js';
+import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../model/limits.js';
 import { denyCounterName } from '../nft/compile.js';
 import { Dataplane } from '../nft/dataplane.js';
 import type { DenyAction } from '../nft/compile.js';
@@ -11,7 +12,6 @@ import { WATCHED_KINDS, type WatchedKind } from '../watch/kube.js';
 import { DEFAULT_BACKOFF, Reflector, type BackoffOptions, type ListerWatcher } from '../watch/reflector.js';
 import { feedHandler } from './feed.js';
 import { bridgeBypass, type BridgeFacts } from './hostcheck.js';
-import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../model/limits.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
