@@ -5,7 +5,7 @@ import { Agent, type AgentConfig } from '../agent/agent.js';
 import { readBridgeFacts } from '../agent/hostcheck.js';
 import { jsonLogger, LEVELS, type Level } from '../agent/log.js';
 import type { DenyAction } from '../nft/compile.js';
-import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_FLAGS, policyLimitsProblems, type PolicyLimit, type PolicyLimits } from '../model/limits.js';
+import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_COUNTS, POLICY_LIMIT_FLAGS, policyLimitsProblems, type PolicyLimit, type PolicyLimits } from '../model/limits.js';
 import { nftCommand } from '../nft/executor.js';
 import { kubeListerWatchers, loadKubeConfig } from '../watch/kube.js';
 import { UsageError } from './offline.js';
@@ -55,14 +55,6 @@ const LIMIT_OF_FLAG: Readonly<Record<keyof PolicyLimitFlags, PolicyLimit>> = {
   maxSelectorValues: 'maxSelectorValues',
 };
 
-const LIMIT_HELP: Readonly<Record<PolicyLimit, string>> = {
-  maxRules: 'ingress plus egress rules',
-  maxPeers: 'from/to peers across its rules',
-  maxPorts: 'ports entries across its rules',
-  maxExcepts: 'ipBlock except entries across its rules',
-  maxSelectorValues: 'In/NotIn values across its selectors',
-};
-
 /**
  * The cost-limit flags, declared once here: the agent and the offline commands take the same ones, so
  * that `nftpol explain` answers as an agent with those flags enforces.
@@ -70,7 +62,7 @@ const LIMIT_HELP: Readonly<Record<PolicyLimit, string>> = {
 export function policyLimitOptions(): Option[] {
   return (Object.keys(LIMIT_OF_FLAG) as (keyof PolicyLimitFlags)[]).map((flag) => {
     const limit = LIMIT_OF_FLAG[flag];
-    return new Option(`${POLICY_LIMIT_FLAGS[limit]} <n>`, `most ${LIMIT_HELP[limit]} one NetworkPolicy may have; rules beyond allow nothing`)
+    return new Option(`${POLICY_LIMIT_FLAGS[limit]} <n>`, `most ${POLICY_LIMIT_COUNTS[limit]} one NetworkPolicy may have; its rules beyond allow nothing`)
       .argParser(parseCount)
       .default(DEFAULT_POLICY_LIMITS[limit]);
   });

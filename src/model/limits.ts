@@ -34,6 +34,15 @@ export const POLICY_LIMIT_FLAGS: Readonly<Record<PolicyLimit, string>> = {
   maxSelectorValues: '--max-selector-values',
 };
 
+/** What each limit counts, for messages and help. */
+export const POLICY_LIMIT_COUNTS: Readonly<Record<PolicyLimit, string>> = {
+  maxRules: 'rules',
+  maxPeers: 'from/to peers',
+  maxPorts: 'ports entries',
+  maxExcepts: 'ipBlock except entries',
+  maxSelectorValues: 'In/NotIn selector values',
+};
+
 export const POLICY_LIMIT_NAMES: readonly PolicyLimit[] = ['maxRules', 'maxPeers', 'maxPorts', 'maxExcepts', 'maxSelectorValues'];
 
 /** Every problem with the limits, one message each (empty when they are valid). */

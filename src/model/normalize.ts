@@ -10,9 +10,9 @@ import type {
   V1Pod,
 } from '@kubernetes/client-node';
 import { canonicalIp, cidrContainsCidr, cidrText, parseCidr } from './ip.js';
-import { labelKeyProblem, labelMap, labelValueProblem, quoted } from './labels.js';
+import { labelKeyProblem, labelValueProblem, quoted } from './labels.js';
 import { ValueSet } from './values.js';
-import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_FLAGS, POLICY_LIMIT_NAMES, type PolicyLimit, type PolicyLimits } from './limits.js';
+import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_COUNTS, POLICY_LIMIT_FLAGS, POLICY_LIMIT_NAMES, type PolicyLimit, type PolicyLimits } from './limits.js';
 import {
   isProtocol,
   type ContainerPort,
@@ -66,7 +66,7 @@ export interface NormalizedPolicy {
 
 const VALID_PHASES: ReadonlySet<string> = new Set(['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']);
 
-/** A validated copy of an object's labels (own keys only); problems for invalid ones, which are left out. */
+/** A validated copy of an object's labels (own keys only), with a problem for each invalid one. */
 function copyLabels(labels: Record<string, string> | undefined, path: string, problems: Problem[]): Labels {
   const before = problems.length;
   const entries = Object.entries(labels ?? {});
@@ -74,9 +74,9 @@ function copyLabels(labels: Record<string, string> | undefined, path: string, pr
     const problem = labelKeyProblem(key) ?? (typeof value === 'string' ? labelValueProblem(value) : `label ${quoted(key)}: the value must be a string`);
     if (problem !== null) problems.push({ path: `${path}[${quoted(key)}]`, message: problem });
   }
-  // Spread defines own properties (never calls the __proto__ setter) and keeps V8's compact layout.
-  if (problems.length === before) return { ...labels };
-  return labelMap(entries.filter(([key, value]) => labelKeyProblem(key) === null && typeof value === 'string' && labelValueProblem(value) === null));
+  // Spread defines own properties (never calls the __proto__ setter) and keeps V8's compact layout. With a
+  // problem the caller rejects the object or leaves the rule out, so the copy is not used.
+  return problems.length === before ? { ...labels } : {};
 }
 
 function protocolOf(value: string | undefined, path: string, problems: Problem[]): Protocol {
@@ -308,14 +308,6 @@ function normalizeRules(rules: WireRule[] | undefined, peersField: 'from' | 'to'
 
 type Cost = Record<PolicyLimit, number>;
 
-const LIMIT_WHAT: Readonly<Record<PolicyLimit, string>> = {
-  maxRules: 'rules',
-  maxPeers: 'peers',
-  maxPorts: 'ports',
-  maxExcepts: 'ipBlock except entries',
-  maxSelectorValues: 'In/NotIn selector values',
-};
-
 function selectorValueCount(selector: LabelSelector): number {
   let count = 0;
   for (const req of selector.matchExpressions) count += req.values.size;
@@ -346,7 +338,7 @@ function withinLimits(rules: readonly IndexedRule[], path: string, used: Cost, l
       overLimit.push({
         path: `${path}[${index}]`,
         limit: crossed,
-        message: `the policy has more than ${limits[crossed]} ${LIMIT_WHAT[crossed]} (${POLICY_LIMIT_FLAGS[crossed]}); this rule and the ${left - 1} after it are left out and allow nothing`,
+        message: `the policy has more than ${limits[crossed]} ${POLICY_LIMIT_COUNTS[crossed]} (${POLICY_LIMIT_FLAGS[crossed]}); this rule and the ${left - 1} after it are left out and allow nothing`,
       });
       break;
     }
