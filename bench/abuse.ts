@@ -7,6 +7,7 @@
 // sync log saying it is enforced) p50/p99, /healthz response times, the agent's longest event-loop stall;
 // and the agent's peak heap and RSS. First, in this process, the ipBlock subtraction against the quadratic
 // one it replaced.
+import { DEFAULT_POLICY_LIMITS } from '../src/model/limits.js';
 import { execa } from 'execa';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -35,8 +36,8 @@ const HOSTILE_COPIES = Number(process.env.BENCH_HOSTILE_COPIES ?? 1);
 /** kubelet's liveness probe timeout in daemonset/daemonset.yaml: an answer slower than this is a failure. */
 const PROBE_TIMEOUT_MS = 3000;
 
-// = DEFAULT_POLICY_LIMITS (src/model/limits.ts, branch h1)
-const LIMITS = { maxRules: 1000, maxPeers: 1000, maxPorts: 1000, maxExcepts: 10000, maxSelectorValues: 10000 };
+/** The hostile tenant stays exactly at the agent's default per-policy limits. */
+const LIMITS = DEFAULT_POLICY_LIMITS;
 
 type Json = Record<string, unknown>;
 

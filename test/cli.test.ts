@@ -104,3 +104,37 @@ test('a dropped rule is reported at its own line', () => {
   const out = matrixCommand({ files: [join(dir, 'cluster.yaml'), file], ports: [], family: 'IPv4', output: 'json' });
   expect(out.stderr).toMatch(/error: .*bad-rule\.yaml:9: NetworkPolicy x\/bad spec\.ingress\[1\]\.from\[0\]\.ipBlock\.cidr: "10\.0\.0\.0\/33" is not a valid CIDR/);
 });
+
+describe('a policy over a cost limit (issue 9)', () => {
+  let file: string;
+  beforeAll(() => {
+    file = join(dir, 'over-limit.yaml');
+    writeFileSync(
+      file,
+      ['apiVersion: networking.k8s.io/v1', 'kind: NetworkPolicy', 'metadata: {name: big, namespace: x}', 'spec:', '  podSelector: {matchLabels: {app: a}}', '  ingress:', '  - ports: [{port: 80}]', '  - ports: [{port: 81}]', ''].join('\n'),
+    );
+  });
+
+  test.each(['matrix', 'render', 'explain'])('%s reports it at the rule that crossed the limit, and the rule allows nothing', async (command) => {
+    const args = { matrix: ['--port', '81/TCP'], render: ['--node', 'node-0'], explain: ['--from', 'x/b', '--to', 'x/a', '--port', '81/TCP'] }[command]!;
+    const r = await execa(process.execPath, [BIN, command, '-f', join(dir, 'cluster.yaml'), '-f', file, '--max-policy-rules', '1', ...args]);
+    expect(r.stderr).toMatch(/error: .*over-limit\.yaml:8: NetworkPolicy x\/big spec\.ingress\[1\]: the policy has more than 1 rules \(--max-policy-rules\); this rule and the 0 after it are left out and allow nothing; the policy still isolates its pods/);
+    if (command === 'matrix') expect(r.stdout).toMatch(/^x\/b\s+X\s+-\s+\.$/m);
+    if (command === 'render') expect(r.stdout).not.toMatch(/dport 81/);
+    if (command === 'explain') {
+      expect(r.stdout).toMatch(/DENIED/);
+      expect(r.stdout).toMatch(/note: x\/big is over a cost limit and enforced only up to it: spec\.ingress\[1\]: the policy has more than 1 rules/);
+    }
+    // Within the default limits the same manifests say nothing of limits.
+    const within = await execa(process.execPath, [BIN, command, '-f', join(dir, 'cluster.yaml'), '-f', file, ...args]);
+    expect(within.stderr + within.stdout).not.toMatch(/cost limit|--max-policy-rules/);
+  });
+
+  test('the limit flags are the same on the agent, and a bad one exits 2', async () => {
+    const help = await execa(process.execPath, [BIN, 'agent', '--help']);
+    for (const flag of ['--max-policy-rules', '--max-policy-peers', '--max-policy-ports', '--max-policy-excepts', '--max-selector-values']) expect(help.stdout).toContain(flag);
+    const r = await execa(process.execPath, [BIN, 'matrix', '-f', dir, '--max-policy-excepts', '0'], { reject: false });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/"0" is not a count/);
+  });
+});

@@ -64,9 +64,13 @@ test('names that try to inject nft syntax never reach the script', async () => {
   const evil = 'x/a"; flush ruleset; #';
   const c = clusterOf(
     pod(evil, { app: 'a' }, '10.244.0.10', { node: 'n' }),
-    pod('x/b', { app: '"}; flush ruleset' }, '10.244.0.11', { node: 'n' }),
-    policy('x/p"; flush ruleset', { podSelector: {}, ingress: [{ from: [{ podSelector: { matchLabels: { app: '"}; flush ruleset' } } }] }] }),
+    pod('x/b', { app: 'b' }, '10.244.0.11', { node: 'n' }),
+    // A label value like this one never reaches the engine (the boundary rejects it, as the API server
+    // does); selector values are not checked, so the policy carries it to the engine.
+    pod('x/c', { app: '"}; flush ruleset' }, '10.244.0.12', { node: 'n' }),
+    policy('x/p"; flush ruleset', { podSelector: {}, ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['"}; flush ruleset', 'b'] }] } }] }] }),
   );
+  expect(c.diagnostics.some((d) => d.level === 'error' && d.object === 'Pod x/c' && /label value/.test(d.message))).toBe(true);
   const engine = c.engine;
   const script = renderFull(compileTable(engine, table), table);
   expect(script).not.toMatch(/flush ruleset/);

@@ -1,6 +1,7 @@
 // The programming latency starts when the agent received the event (the feed callback), not when the
 // reconciler got to it: time spent updating the engine and waiting behind a sync in flight both show in
 // the sync log and in nftpol_network_programming_duration_seconds.
+import { DEFAULT_POLICY_LIMITS } from '../src/model/limits.js';
 import { feedHandler } from '../src/agent/feed.js';
 import { memoryLogger } from '../src/agent/log.js';
 import { createMetrics } from '../src/agent/metrics.js';
@@ -63,7 +64,7 @@ test('a change waiting behind engine work and a sync in flight is timed from its
     backoff: { initialMs: 20, maxMs: 200 },
   });
   const events = { changed: (at: bigint) => reconciler.changed(at), synced: () => {}, watchError: () => {} };
-  const feed = (kind: 'Pod' | 'Namespace' | 'NetworkPolicy') => feedHandler(kind, engine, log, metrics, events);
+  const feed = (kind: 'Pod' | 'Namespace' | 'NetworkPolicy') => feedHandler(kind, engine, log, metrics, DEFAULT_POLICY_LIMITS, events);
   for (const name of ['x', 'y']) feed('Namespace').upsert({ metadata: { name } });
   for (const [ns, ip] of [['x', '10.244.0.10'], ['y', '10.244.0.11']] as const) {
     feed('Pod').upsert({ metadata: { namespace: ns, name: 'p', labels: { app: 'p' } }, spec: { nodeName: 'node-0', containers: [{ name: 'c' }] }, status: { phase: 'Running', podIPs: [{ ip }] } } as never);

@@ -3,6 +3,7 @@
 // bad objects and API outages are logged, counted and retried, and the last good state stays enforced.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { PolicyEngine } from '../engine/engine.js';
+import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../model/limits.js';
 import { denyCounterName } from '../nft/compile.js';
 import { Dataplane } from '../nft/dataplane.js';
 import type { DenyAction } from '../nft/compile.js';
@@ -45,6 +46,8 @@ export interface AgentConfig {
   readonly counterReadIntervalMs?: number;
   /** A watch without any event or bookmark for this long is aborted and counted as stalled. */
   readonly watchStallTimeoutMs?: number;
+  /** What one NetworkPolicy may cost (model/limits.ts); DEFAULT_POLICY_LIMITS when absent. */
+  readonly policyLimits?: PolicyLimits;
 }
 
 export const DEFAULT_COUNTER_READ_INTERVAL_MS = 10_000;
@@ -112,7 +115,7 @@ export class Agent {
       onError: (error, object) => deps.log.error('internal error applying an object; skipped', { object: `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`, error: String(error) }),
     });
     this.reflectors = WATCHED_KINDS.map((kind) => {
-      const feed = feedHandler(kind, this.engine, deps.log, this.metrics, {
+      const feed = feedHandler(kind, this.engine, deps.log, this.metrics, config.policyLimits ?? DEFAULT_POLICY_LIMITS, {
         changed: (receivedAt) => this.reconciler.changed(receivedAt),
         synced: (k) => this.onSynced(k),
         watchError: (k, failure) => this.onWatchFailure(k, failure),

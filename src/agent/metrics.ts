@@ -23,6 +23,7 @@ export interface Metrics {
   readonly bridgedUnfiltered: Gauge;
   readonly eventQueueLength: Gauge;
   readonly eventsCoalesced: Counter;
+  readonly policyLimitExceeded: Counter<'namespace' | 'limit'>;
 }
 
 const SYNC_BUCKETS = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
@@ -60,6 +61,12 @@ export function createMetrics(collectDenied?: () => Promise<void>): Metrics {
     }),
     counterReads: new Counter({ name: 'nftpol_nft_counter_reads_total', help: 'Reads of the nft deny counters for /metrics (at most one per --counter-read-interval, however many scrapers), by result (ok, error).', labelNames: ['result'], ...reg }),
     buildInfo: new Gauge({ name: 'nftpol_build_info', help: 'Always 1; labels carry the version and the node.', labelNames: ['version', 'node'], ...reg }),
+    policyLimitExceeded: new Counter({
+      name: 'nftpol_policy_limit_exceeded_total',
+      help: 'NetworkPolicy versions over a cost limit (the limit is the flag that sets it): their rules beyond it allow nothing, or, over it in the podSelector, the version is rejected.',
+      labelNames: ['namespace', 'limit'],
+      ...reg,
+    }),
     bridgedUnfiltered: new Gauge({ name: 'nftpol_bridged_traffic_unfiltered', help: '1 when pods on this node share a Linux bridge whose traffic bypasses nftpol (br_netfilter off); see the agent log.', ...reg }),
     eventQueueLength: new Gauge({ name: 'nftpol_event_queue_length', help: 'Watch events received and not yet applied to the engine (one per object at most).', ...reg }),
     eventsCoalesced: new Counter({ name: 'nftpol_events_coalesced_total', help: 'Watch events that replaced an older event of the same object before it was applied.', ...reg }),

@@ -1,9 +1,11 @@
 // `nftpol agent` and `nftpol cleanup`: flags validated up front with a clear message, then the long-running
 // agent (stopped cleanly by SIGTERM or SIGINT, leaving its rules in place) or the uninstall step.
+import { Option } from 'commander';
 import { Agent, type AgentConfig, type ListenAddress } from '../agent/agent.js';
 import { readBridgeFacts } from '../agent/hostcheck.js';
 import { jsonLogger, LEVELS, type Level } from '../agent/log.js';
 import type { DenyAction } from '../nft/compile.js';
+import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_COUNTS, POLICY_LIMIT_FLAGS, policyLimitsProblems, type PolicyLimit, type PolicyLimits } from '../model/limits.js';
 import { nftCommand } from '../nft/executor.js';
 import { kubeListerWatchers, loadKubeConfig } from '../watch/kube.js';
 import { UsageError } from './offline.js';
@@ -34,7 +36,56 @@ export const DEFAULT_METRICS_ADDRESS: ListenAddress = { host: '0.0.0.0', port: 9
 /** Only the kubelet's probes need these, and a hostNetwork pod's probes reach the node's loopback. */
 export const DEFAULT_HEALTHZ_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 9746 };
 
-export interface AgentFlags {
+/** A whole number of at least 1 (commander hands over text). */
+export function parseCount(text: string): number {
+  const value = /^\d+$/.test(text.trim()) ? Number(text.trim()) : NaN;
+  if (!Number.isSafeInteger(value) || value < 1) throw new UsageError(`"${text}" is not a count: want a whole number of at least 1`);
+  return value;
+}
+
+/** The cost-limit flags as commander names their values (`--max-policy-rules` -> `maxPolicyRules`). */
+export interface PolicyLimitFlags {
+  readonly maxPolicyRules: number;
+  readonly maxPolicyPeers: number;
+  readonly maxPolicyPorts: number;
+  readonly maxPolicyExcepts: number;
+  readonly maxSelectorValues: number;
+}
+
+const LIMIT_OF_FLAG: Readonly<Record<keyof PolicyLimitFlags, PolicyLimit>> = {
+  maxPolicyRules: 'maxRules',
+  maxPolicyPeers: 'maxPeers',
+  maxPolicyPorts: 'maxPorts',
+  maxPolicyExcepts: 'maxExcepts',
+  maxSelectorValues: 'maxSelectorValues',
+};
+
+/**
+ * The cost-limit flags, declared once here: the agent and the offline commands take the same ones, so
+ * that `nftpol explain` answers as an agent with those flags enforces.
+ */
+export function policyLimitOptions(): Option[] {
+  return (Object.keys(LIMIT_OF_FLAG) as (keyof PolicyLimitFlags)[]).map((flag) => {
+    const limit = LIMIT_OF_FLAG[flag];
+    return new Option(`${POLICY_LIMIT_FLAGS[limit]} <n>`, `most ${POLICY_LIMIT_COUNTS[limit]} one NetworkPolicy may have; its rules beyond allow nothing`)
+      .argParser(parseCount)
+      .default(DEFAULT_POLICY_LIMITS[limit]);
+  });
+}
+
+/** The limits the flags set, validated (every problem at once). */
+export function policyLimitsOf(flags: Partial<PolicyLimitFlags>): PolicyLimits {
+  const limits: Record<PolicyLimit, number> = { ...DEFAULT_POLICY_LIMITS };
+  for (const [flag, limit] of Object.entries(LIMIT_OF_FLAG) as [keyof PolicyLimitFlags, PolicyLimit][]) {
+    const value = flags[flag];
+    if (value !== undefined) limits[limit] = value;
+  }
+  const problems = policyLimitsProblems(limits);
+  if (problems.length > 0) throw new UsageError(problems.join('; '));
+  return limits;
+}
+
+export interface AgentFlags extends PolicyLimitFlags {
   readonly nodeName?: string;
   readonly kubeconfig?: string;
   readonly table: string;
@@ -75,6 +126,7 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
     fullResyncPeriodMs: flags.fullResyncPeriod,
     apiUnreachableGraceMs: flags.apiUnreachableGrace,
     watchStallTimeoutMs: flags.watchStallTimeout,
+    policyLimits: policyLimitsOf(flags),
   };
 }
 

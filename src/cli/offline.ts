@@ -7,6 +7,7 @@ import { buildCluster, type ManifestCluster } from '../manifests/cluster.js';
 import { formatDiagnostic } from '../manifests/diagnostics.js';
 import { loadManifestFiles } from '../manifests/load.js';
 import { familyOf } from '../model/ip.js';
+import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../model/limits.js';
 import { isProtocol, type Family, type Protocol } from '../model/types.js';
 import { compileTable, type DenyAction } from '../nft/compile.js';
 import { renderDiff, renderFull } from '../nft/render.js';
@@ -51,9 +52,9 @@ export function parseFamily(text: string): Family {
   return family;
 }
 
-function loadCluster(files: readonly string[], node: string | null = null): { cluster: ManifestCluster; stderr: string } {
+function loadCluster(files: readonly string[], node: string | null = null, limits: PolicyLimits = DEFAULT_POLICY_LIMITS): { cluster: ManifestCluster; stderr: string } {
   if (files.length === 0) throw new UsageError('give manifests with -f <file or directory>');
-  const cluster = buildCluster(loadManifestFiles(files), node);
+  const cluster = buildCluster(loadManifestFiles(files), node, limits);
   const stderr = cluster.diagnostics.map((d) => formatDiagnostic(d) + '\n').join('');
   if (cluster.diagnostics.some((d) => d.level === 'error' && d.message.startsWith('cannot read'))) throw new UsageError(stderr.trim());
   return { cluster, stderr };
@@ -64,10 +65,12 @@ export interface MatrixOptions {
   readonly ports: readonly PortSpec[];
   readonly family: Family;
   readonly output: 'table' | 'json';
+  /** What one policy may cost, as the agent's flags set it (over a limit is reported on stderr). */
+  readonly limits?: PolicyLimits;
 }
 
 export function matrixCommand(options: MatrixOptions): CommandResult {
-  const { cluster, stderr } = loadCluster(options.files);
+  const { cluster, stderr } = loadCluster(options.files, null, options.limits);
   if (cluster.pods.length === 0) throw new UsageError('the manifests hold no Pod: the matrix needs pods (kubectl get pods -A -o yaml)');
   const ports = options.ports.length > 0 ? options.ports : [{ port: 80, protocol: 'TCP' as const }];
   const results: Record<string, Record<string, string>> = {};
@@ -111,6 +114,7 @@ export interface ExplainOptions {
   readonly port: PortSpec;
   readonly family: Family | null;
   readonly output: 'text' | 'json';
+  readonly limits?: PolicyLimits;
 }
 
 function endpoint(text: string, cluster: ManifestCluster): Endpoint {
@@ -127,19 +131,34 @@ function describeSide(title: string, v: SideVerdict): string {
   return lines.join('\n');
 }
 
-export function explainText(query: { from: string; to: string; port: PortSpec; family: Family }, v: Verdict): string {
+/** Policies over a cost limit that bear on a verdict: `namespace/name` -> where and why. */
+export type OverLimitNotes = Readonly<Record<string, readonly string[]>>;
+
+export function explainText(query: { from: string; to: string; port: PortSpec; family: Family }, v: Verdict, overLimit: OverLimitNotes = {}): string {
   const head = `${query.from} (${v.srcIp ?? 'no address'}) -> ${query.to} (${v.dstIp ?? 'no address'}) ${query.port.port}/${query.port.protocol} ${query.family}: ${v.allowed ? 'ALLOWED' : 'DENIED'}`;
-  return [head, describeSide('egress of the source', v.egress), describeSide('ingress of the destination', v.ingress)].join('\n') + '\n';
+  const notes = Object.entries(overLimit).flatMap(([policy, problems]) => problems.map((p) => `note: ${policy} is over a cost limit and enforced only up to it: ${p}`));
+  return [head, describeSide('egress of the source', v.egress), describeSide('ingress of the destination', v.ingress), ...notes].join('\n') + '\n';
+}
+
+/** The over-limit problems of the policies that select either side (their rules past the limit allow nothing). */
+function overLimitNotes(cluster: ManifestCluster, v: Verdict): OverLimitNotes {
+  const notes: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  for (const policy of [...v.egress.policies, ...v.ingress.policies]) {
+    const problems = cluster.overLimit.get(policy);
+    if (problems) notes[policy] = problems.map((p) => `${p.path}: ${p.message}`);
+  }
+  return notes;
 }
 
 export function explainCommand(options: ExplainOptions): CommandResult {
-  const { cluster, stderr } = loadCluster(options.files);
+  const { cluster, stderr } = loadCluster(options.files, null, options.limits);
   const src = endpoint(options.from, cluster);
   const dst = endpoint(options.to, cluster);
   const family = options.family ?? ('ip' in src ? familyOf(src.ip)! : 'ip' in dst ? familyOf(dst.ip)! : 'IPv4');
   const verdict = decide(cluster.engine, { src, dst, port: options.port.port, protocol: options.port.protocol, family });
   const query = { from: options.from, to: options.to, port: options.port, family };
-  const stdout = options.output === 'json' ? JSON.stringify({ ...query, ...verdict }, null, 2) + '\n' : explainText(query, verdict);
+  const overLimit = overLimitNotes(cluster, verdict);
+  const stdout = options.output === 'json' ? JSON.stringify({ ...query, ...verdict, overLimit }, null, 2) + '\n' : explainText(query, verdict, overLimit);
   return { stdout, stderr, code: 0 };
 }
 
@@ -150,11 +169,12 @@ export interface RenderOptions {
   readonly diff: readonly string[];
   readonly table: string;
   readonly denyAction: DenyAction;
+  readonly limits?: PolicyLimits;
 }
 
 /** The nft script nftpol would apply on a node: the full replacement, or the diff from older manifests. */
 export function renderCommand(options: RenderOptions): CommandResult {
-  const { cluster, stderr } = loadCluster(options.files, options.node);
+  const { cluster, stderr } = loadCluster(options.files, options.node, options.limits);
   if (cluster.engine.localPods().size === 0) {
     const nodes = [...new Set([...cluster.engine.allPods()].map((p) => p.node).filter(Boolean))].sort();
     throw new UsageError(`no pod of the manifests runs on node "${options.node}" (nodes: ${nodes.join(', ') || 'none'}; set spec.nodeName)`);
@@ -162,7 +182,7 @@ export function renderCommand(options: RenderOptions): CommandResult {
   const table = { table: options.table, denyAction: options.denyAction };
   const desired = compileTable(cluster.engine, table);
   if (options.diff.length === 0) return { stdout: renderFull(desired, table), stderr, code: 0 };
-  const older = loadCluster(options.diff, options.node);
+  const older = loadCluster(options.diff, options.node, options.limits);
   const script = renderDiff(compileTable(older.cluster.engine, table), desired, table);
   return { stdout: script === '' ? '# no change\n' : script, stderr: stderr + older.stderr, code: 0 };
 }

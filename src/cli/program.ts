@@ -2,7 +2,7 @@
 // run by main.ts; tests read the agent's flags from it (the DaemonSet may pass only flags that exist).
 import { Command, Option } from 'commander';
 import { ScenarioError } from '../scenario/format.js';
-import { parseDuration, parseLevel, parseListen, runAgent, runCleanup, type AgentFlags } from './agent-command.js';
+import { parseDuration, parseLevel, parseListen, policyLimitOptions, policyLimitsOf, runAgent, runCleanup, type AgentFlags, type PolicyLimitFlags } from './agent-command.js';
 import {
   explainCommand,
   matrixCommand,
@@ -18,6 +18,11 @@ import {
 
 function collect<T>(parse: (text: string) => T) {
   return (value: string, previous: T[] = []): T[] => [...previous, parse(value)];
+}
+
+function withLimitOptions(command: Command): Command {
+  for (const option of policyLimitOptions()) command.addOption(option);
+  return command;
 }
 
 function run(result: () => CommandResult): void {
@@ -52,11 +57,11 @@ export function buildProgram(): Command {
     .option('--family <family>', 'IPv4 or IPv6', parseFamily, 'IPv4')
     .option('--scenario <file>', 'evaluate a scenario file (../shared/scenarios/FORMAT.md) step by step instead of -f')
     .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((opts: { filename: string[]; port: PortSpec[]; family: 'IPv4' | 'IPv6'; scenario?: string; output: 'table' | 'json' }) =>
+    .action((opts: PolicyLimitFlags & { filename: string[]; port: PortSpec[]; family: 'IPv4' | 'IPv6'; scenario?: string; output: 'table' | 'json' }) =>
       run(() =>
         opts.scenario
           ? scenarioMatrixCommand(opts.scenario, opts.output)
-          : matrixCommand({ files: opts.filename, ports: opts.port, family: opts.family, output: opts.output }),
+          : matrixCommand({ files: opts.filename, ports: opts.port, family: opts.family, output: opts.output, limits: policyLimitsOf(opts) }),
       ),
     );
 
@@ -69,8 +74,8 @@ export function buildProgram(): Command {
     .addOption(new Option('-p, --port <port/protocol>', 'destination port, e.g. 53/UDP').argParser(parsePortSpec).default({ port: 80, protocol: 'TCP' }, '80/TCP'))
     .option('--family <family>', 'IPv4 or IPv6 (default: the family of an IP given, else IPv4)', parseFamily)
     .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action((opts: { filename: string[]; from: string; to: string; port: PortSpec; family?: 'IPv4' | 'IPv6'; output: 'text' | 'json' }) =>
-      run(() => explainCommand({ files: opts.filename, from: opts.from, to: opts.to, port: opts.port, family: opts.family ?? null, output: opts.output })),
+    .action((opts: PolicyLimitFlags & { filename: string[]; from: string; to: string; port: PortSpec; family?: 'IPv4' | 'IPv6'; output: 'text' | 'json' }) =>
+      run(() => explainCommand({ files: opts.filename, from: opts.from, to: opts.to, port: opts.port, family: opts.family ?? null, output: opts.output, limits: policyLimitsOf(opts) })),
     );
 
   program
@@ -81,8 +86,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--diff <path>', 'older manifests (repeatable): print only the transaction from them to -f').argParser(collect(String)).default([], 'none'))
     .option('--table <name>', 'nftables table name (inet family)', parseTableName, 'nftpol')
     .addOption(new Option('--deny-action <action>', 'what denied packets get').choices(['drop', 'reject']).default('drop'))
-    .action((opts: { filename: string[]; node: string; diff: string[]; table: string; denyAction: 'drop' | 'reject' }) =>
-      run(() => renderCommand({ files: opts.filename, node: opts.node, diff: opts.diff, table: opts.table, denyAction: opts.denyAction })),
+    .action((opts: PolicyLimitFlags & { filename: string[]; node: string; diff: string[]; table: string; denyAction: 'drop' | 'reject' }) =>
+      run(() => renderCommand({ files: opts.filename, node: opts.node, diff: opts.diff, table: opts.table, denyAction: opts.denyAction, limits: policyLimitsOf(opts) })),
     );
 
   program
@@ -111,6 +116,9 @@ export function buildProgram(): Command {
         process.exitCode = 2;
       }
     });
+
+  // Last, so that --help lists them after each command's own options.
+  for (const name of ['matrix', 'explain', 'render', 'agent']) withLimitOptions(program.commands.find((c) => c.name() === name)!);
 
   program
     .command('cleanup')

@@ -5,7 +5,7 @@ import type { Direction, NetworkPolicy, ObjectKey, Peer, Pod, PolicyRule, Protoc
 import { objectKey } from '../model/types.js';
 import { claimsIps } from './ipowners.js';
 import type { NamedPort, PeerSetDef } from './peerset.js';
-import { resolveNamedPort } from './peerset.js';
+import { peerSetKey, resolveNamedPort } from './peerset.js';
 import { selectorMatches } from './selector.js';
 
 /** An inclusive port range of one protocol; "every port" is 0-65535. */
@@ -48,8 +48,32 @@ export function policySelects(policy: NetworkPolicy, pod: Pod): boolean {
   return policy.namespace === pod.namespace && !pod.hostNetwork && selectorMatches(policy.podSelector, pod.labels);
 }
 
+// A peer's set definition and its key are derived once per peer (model objects are immutable): the
+// engine resolves every rule of every selecting policy on each allow-set it computes, and a key holds
+// the peer's whole value lists.
+const peerDefs = new WeakMap<Peer, Map<string, PeerSetDef>>();
+const peerSetKeys = new WeakMap<PeerSetDef, string>();
+
+/** peerSetKey, remembered for the definitions peerDef hands out. */
+export function cachedPeerSetKey(def: PeerSetDef): string {
+  let key = peerSetKeys.get(def);
+  if (key === undefined) peerSetKeys.set(def, (key = peerSetKey(def)));
+  return key;
+}
+
 /** The set a peer refers to, optionally turned into a tuple set for a named port. */
 export function peerDef(policy: NetworkPolicy, peer: Peer | null, port?: NamedPort): PeerSetDef {
+  if (peer === null) return buildPeerDef(policy, peer, port);
+  let byContext = peerDefs.get(peer);
+  if (byContext === undefined) peerDefs.set(peer, (byContext = new Map()));
+  // The namespace is part of the context: a peer with only a podSelector means "the policy's namespace".
+  const context = JSON.stringify([policy.namespace, port?.name ?? null, port?.protocol ?? null]);
+  let def = byContext.get(context);
+  if (def === undefined) byContext.set(context, (def = buildPeerDef(policy, peer, port)));
+  return def;
+}
+
+function buildPeerDef(policy: NetworkPolicy, peer: Peer | null, port?: NamedPort): PeerSetDef {
   const withPort = port ? { port } : {};
   if (peer === null) {
     if (!port) throw new Error('internal: an "every peer" set exists only for a named port');

@@ -4,7 +4,7 @@
 import { NAMESPACE_NAME_LABEL } from '../model/normalize.js';
 import type { Labels, Namespace, NetworkPolicy, ObjectKey, Pod } from '../model/types.js';
 import { objectKey } from '../model/types.js';
-import { computePodAllow, policyPeerDefs, type PodAllow } from './allowset.js';
+import { cachedPeerSetKey, computePodAllow, policyPeerDefs, type PodAllow } from './allowset.js';
 import { claimsIps, IpOwnership } from './ipowners.js';
 import {
   blockContainsIp,
@@ -13,7 +13,6 @@ import {
   isPodDependent,
   parseContribution,
   peerSetId,
-  peerSetKey,
   type CompiledBlock,
   type PeerSetDef,
 } from './peerset.js';
@@ -298,8 +297,8 @@ export class PolicyEngine {
   }
 
   private idOf = (def: PeerSetDef): string => {
-    const set = this.sets.get(peerSetKey(def));
-    if (!set) throw new Error(`internal: peer set ${peerSetKey(def)} referenced but not held`);
+    const set = this.sets.get(cachedPeerSetKey(def));
+    if (!set) throw new Error(`internal: peer set ${cachedPeerSetKey(def)} referenced but not held`);
     return set.id;
   };
 
@@ -412,7 +411,7 @@ export class PolicyEngine {
   }
 
   private acquireSet(def: PeerSetDef): void {
-    const key = peerSetKey(def);
+    const key = cachedPeerSetKey(def);
     const existing = this.sets.get(key);
     if (existing) {
       existing.refs++;
@@ -463,7 +462,7 @@ export class PolicyEngine {
   }
 
   private releaseSet(def: PeerSetDef): void {
-    const key = peerSetKey(def);
+    const key = cachedPeerSetKey(def);
     const set = this.sets.get(key);
     if (!set || --set.refs > 0) return;
     this.sets.delete(key);

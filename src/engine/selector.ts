@@ -1,19 +1,22 @@
 // Label selector semantics (matchLabels AND matchExpressions) and the canonical forms the engine uses to
 // share identical selectors and to index them by the labels they require.
+import { labelValue } from '../model/labels.js';
 import type { LabelSelector, Labels } from '../model/types.js';
+import type { ValueSet } from '../model/values.js';
 
+/** Own keys only (never Object.prototype's); value lists searched, not scanned. */
 export function selectorMatches(selector: LabelSelector, labels: Labels): boolean {
-  for (const key in selector.matchLabels) {
-    if (labels[key] !== selector.matchLabels[key]) return false;
+  for (const [key, wanted] of Object.entries(selector.matchLabels)) {
+    if (labelValue(labels, key) !== wanted) return false;
   }
   for (const req of selector.matchExpressions) {
-    const value = labels[req.key];
+    const value = labelValue(labels, req.key);
     switch (req.operator) {
       case 'In':
-        if (value === undefined || !req.values.includes(value)) return false;
+        if (value === undefined || !req.values.has(value)) return false;
         break;
       case 'NotIn':
-        if (value !== undefined && req.values.includes(value)) return false;
+        if (value !== undefined && req.values.has(value)) return false;
         break;
       case 'Exists':
         if (value === undefined) return false;
@@ -30,13 +33,14 @@ export function selectorIsEmpty(selector: LabelSelector): boolean {
   return Object.keys(selector.matchLabels).length === 0 && selector.matchExpressions.length === 0;
 }
 
-/** A canonical string: equal for selectors that select the same way, whatever their key order. */
+/**
+ * A canonical string: equal for selectors that select the same way, whatever their key order. It holds
+ * every value of the selector: callers compute it once per peer (see allowset.cachedPeerSetKey).
+ */
 export function selectorKey(selector: LabelSelector): string {
-  const labels = Object.keys(selector.matchLabels)
-    .sort()
-    .map((k) => [k, selector.matchLabels[k]]);
+  const labels = Object.entries(selector.matchLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const exprs = selector.matchExpressions
-    .map((e) => [e.key, e.operator, [...new Set(e.values)].sort()] as const)
+    .map((e) => [e.key, e.operator, [...e.values]] as const)
     .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
   return JSON.stringify([labels, exprs]);
 }
@@ -47,7 +51,7 @@ export function selectorKey(selector: LabelSelector): string {
  */
 export function labelIndexKeys(labels: Labels): string[] {
   const keys: string[] = [];
-  for (const k in labels) keys.push(`${k}=${labels[k]}`, k);
+  for (const [k, v] of Object.entries(labels)) keys.push(`${k}=${v}`, k);
   return keys;
 }
 
@@ -57,14 +61,22 @@ export function labelIndexKeys(labels: Labels): string[] {
  * `In` with one value is as good as matchLabels; `In` with several values or `Exists` anchors on the key.
  */
 export function selectorAnchor(selector: LabelSelector): string | null {
-  const keys = Object.keys(selector.matchLabels).sort();
-  if (keys.length > 0) return `${keys[0]}=${selector.matchLabels[keys[0]!]}`;
+  const labels = Object.entries(selector.matchLabels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (labels.length > 0) return `${labels[0]![0]}=${labels[0]![1]}`;
   let keyAnchor: string | null = null;
   for (const req of selector.matchExpressions) {
-    if (req.operator === 'In' && req.values.length === 1) return `${req.key}=${req.values[0]}`;
+    if (req.operator === 'In' && req.values.size === 1) return `${req.key}=${req.values.first()!}`;
     if ((req.operator === 'In' || req.operator === 'Exists') && keyAnchor === null) keyAnchor = req.key;
   }
   return keyAnchor;
+}
+
+/** Value lists longer than this are shortened in descriptions (a message must not cost what a list costs). */
+const DESCRIBED_VALUES = 10;
+
+function describeValues(values: ValueSet): string {
+  const shown = [...values].slice(0, DESCRIBED_VALUES).join(',');
+  return values.size > DESCRIBED_VALUES ? `${shown},... ${values.size - DESCRIBED_VALUES} more` : shown;
 }
 
 export function describeSelector(selector: LabelSelector): string {
@@ -72,10 +84,10 @@ export function describeSelector(selector: LabelSelector): string {
   for (const e of selector.matchExpressions) {
     switch (e.operator) {
       case 'In':
-        parts.push(`${e.key} in (${e.values.join(',')})`);
+        parts.push(`${e.key} in (${describeValues(e.values)})`);
         break;
       case 'NotIn':
-        parts.push(`${e.key} notin (${e.values.join(',')})`);
+        parts.push(`${e.key} notin (${describeValues(e.values)})`);
         break;
       case 'Exists':
         parts.push(e.key);

@@ -3,7 +3,8 @@
 import type { V1Namespace, V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
 import { PolicyEngine } from '../engine/engine.js';
 import { describeSelector, selectorIsEmpty, selectorMatches } from '../engine/selector.js';
-import { InvalidObjectError, normalizeNamespace, normalizePolicy, normalizePod } from '../model/normalize.js';
+import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../model/limits.js';
+import { InvalidObjectError, normalizeNamespace, normalizePolicy, normalizePod, type Problem } from '../model/normalize.js';
 import type { LabelSelector, NetworkPolicy, ObjectKey, Pod } from '../model/types.js';
 import { objectKey } from '../model/types.js';
 import { formatPath, parsePath, type Diagnostic } from './diagnostics.js';
@@ -15,6 +16,8 @@ export interface ManifestCluster {
   /** Pods in the order the manifests list them. */
   readonly pods: readonly ObjectKey[];
   readonly diagnostics: readonly Diagnostic[];
+  /** Policies over a cost limit (`namespace/name` -> where and why), for `explain` to name. */
+  readonly overLimit: ReadonlyMap<ObjectKey, readonly Problem[]>;
 }
 
 function describe(obj: SourceObject): string {
@@ -101,19 +104,23 @@ function lintSelectors({ engine, pods, hasNamespaces, namespaceLabelKeys }: Lint
   }
 }
 
-export function buildCluster(loaded: LoadedManifests, node: string | null = null): ManifestCluster {
+export function buildCluster(loaded: LoadedManifests, node: string | null = null, limits: PolicyLimits = DEFAULT_POLICY_LIMITS): ManifestCluster {
   const diagnostics: Diagnostic[] = [...loaded.diagnostics];
   const engine = new PolicyEngine(node);
   const rawPods: Pod[] = [];
   const policies: { object: SourceObject; policy: NetworkPolicy }[] = [];
+  const overLimitPolicies = new Map<ObjectKey, Problem[]>();
   for (const object of loaded.objects) {
     const name = describe(object);
     const at = (path: readonly (string | number)[]) => ({ file: object.file, line: object.lineOf(path), object: name });
     try {
       switch (object.raw.kind) {
-        case 'Pod':
-          rawPods.push(normalizePod(withDefaultNamespace(object.raw as V1Pod)));
+        case 'Pod': {
+          const addressProblems: Problem[] = [];
+          rawPods.push(normalizePod(withDefaultNamespace(object.raw as V1Pod), addressProblems));
+          for (const problem of addressProblems) diagnostics.push({ level: 'error', ...at(parsePath(problem.path)), path: problem.path, message: problem.message });
           break;
+        }
         case 'Namespace':
           engine.upsertNamespace(normalizeNamespace(object.raw as V1Namespace));
           break;
@@ -121,9 +128,13 @@ export function buildCluster(loaded: LoadedManifests, node: string | null = null
           for (const unknown of unknownPolicyFields(object.raw)) {
             diagnostics.push({ level: 'warning', ...at(unknown.path), path: formatPath(unknown.path), message: hintFor(unknown) });
           }
-          const { policy, droppedRules } = normalizePolicy(withDefaultNamespace(object.raw as V1NetworkPolicy));
+          const { policy, droppedRules, overLimit } = normalizePolicy(withDefaultNamespace(object.raw as V1NetworkPolicy), limits);
           for (const problem of droppedRules) {
             diagnostics.push({ level: 'error', ...at(parsePath(problem.path)), path: problem.path, message: `${problem.message}; the rule is left out (it allows nothing)` });
+          }
+          if (overLimit.length > 0) overLimitPolicies.set(objectKey(policy.namespace, policy.name), [...overLimit]);
+          for (const problem of overLimit) {
+            diagnostics.push({ level: 'error', ...at(parsePath(problem.path)), path: problem.path, message: `${problem.message}; the policy still isolates its pods` });
           }
           policies.push({ object, policy });
           break;
@@ -133,6 +144,10 @@ export function buildCluster(loaded: LoadedManifests, node: string | null = null
       }
     } catch (error) {
       if (!(error instanceof InvalidObjectError)) throw error;
+      if (object.raw.kind === 'NetworkPolicy' && error.problems.some((p) => p.limit !== undefined)) {
+        const meta = (object.raw.metadata ?? {}) as { name?: string; namespace?: string };
+        overLimitPolicies.set(objectKey(meta.namespace ?? 'default', meta.name ?? ''), error.problems.filter((p) => p.limit !== undefined));
+      }
       for (const problem of error.problems) {
         diagnostics.push({ level: 'error', ...at([]), path: problem.path, message: `${problem.message}; the object is left out` });
       }
@@ -146,5 +161,5 @@ export function buildCluster(loaded: LoadedManifests, node: string | null = null
     lintSelectors(context, policy, object, diagnostics);
   }
   engine.takeChanges();
-  return { engine, pods: pods.map((p) => objectKey(p.namespace, p.name)), diagnostics };
+  return { engine, pods: pods.map((p) => objectKey(p.namespace, p.name)), diagnostics, overLimit: overLimitPolicies };
 }

@@ -41,7 +41,8 @@ function walk(value: unknown, node: Node, path: (string | number)[], out: Unknow
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
   for (const [field, child] of Object.entries(value)) {
-    const expected = node.fields[field];
+    // Object.hasOwn: a field named `toString` or `constructor` is unknown, not Object.prototype's.
+    const expected = Object.hasOwn(node.fields, field) ? node.fields[field] : undefined;
     if (expected === undefined) out.push({ path: [...path, field], field });
     else walk(child, expected, [...path, field], out);
   }

@@ -10,9 +10,11 @@ export interface Cidr {
   readonly prefix: number;
 }
 
+/** The family of a plain address (no zone, no prefix), or null when `ip` is not one. */
 export function familyOf(ip: string): Family | null {
   if (ipaddr.IPv4.isValidFourPartDecimal(ip)) return 'IPv4';
-  if (ipaddr.IPv6.isValid(ip) && !ip.includes('/')) return 'IPv6';
+  // ipaddr.js accepts a zone (`fe80::1%eth0`); nft does not, and a zone is no part of a pod's address.
+  if (ipaddr.IPv6.isValid(ip) && !ip.includes('/') && !ip.includes('%')) return 'IPv6';
   return null;
 }
 

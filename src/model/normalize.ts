@@ -10,6 +10,9 @@ import type {
   V1Pod,
 } from '@kubernetes/client-node';
 import { canonicalIp, cidrContainsCidr, cidrText, parseCidr } from './ip.js';
+import { labelKeyProblem, labelValueProblem, quoted } from './labels.js';
+import { ValueSet } from './values.js';
+import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_COUNTS, POLICY_LIMIT_FLAGS, POLICY_LIMIT_NAMES, type PolicyLimit, type PolicyLimits } from './limits.js';
 import {
   isProtocol,
   type ContainerPort,
@@ -32,6 +35,8 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 export interface Problem {
   readonly path: string;
   readonly message: string;
+  /** Set when the problem is a policy over one of its cost limits (model/limits.ts). */
+  readonly limit?: PolicyLimit;
 }
 
 export class InvalidObjectError extends Error {
@@ -52,12 +57,26 @@ export interface NormalizedPolicy {
   readonly policy: NetworkPolicy;
   /** Rules left out because they were invalid. Leaving a rule out only ever narrows what is allowed. */
   readonly droppedRules: readonly Problem[];
+  /**
+   * Rules left out because the policy is over a cost limit: one problem per direction, at the rule that
+   * crossed the limit (that rule and every later one of its direction allow nothing).
+   */
+  readonly overLimit: readonly Problem[];
 }
 
 const VALID_PHASES: ReadonlySet<string> = new Set(['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown']);
 
-function copyLabels(labels: Record<string, string> | undefined): Labels {
-  return labels ? { ...labels } : {};
+/** A validated copy of an object's labels (own keys only), with a problem for each invalid one. */
+function copyLabels(labels: Record<string, string> | undefined, path: string, problems: Problem[]): Labels {
+  const before = problems.length;
+  const entries = Object.entries(labels ?? {});
+  for (const [key, value] of entries) {
+    const problem = labelKeyProblem(key) ?? (typeof value === 'string' ? labelValueProblem(value) : `label ${quoted(key)}: the value must be a string`);
+    if (problem !== null) problems.push({ path: `${path}[${quoted(key)}]`, message: problem });
+  }
+  // Spread defines own properties (never calls the __proto__ setter) and keeps V8's compact layout. With a
+  // problem the caller rejects the object or leaves the rule out, so the copy is not used.
+  return problems.length === before ? { ...labels } : {};
 }
 
 function protocolOf(value: string | undefined, path: string, problems: Problem[]): Protocol {
@@ -95,15 +114,30 @@ function containerPorts(containers: readonly V1Container[] | undefined): Contain
   return ports;
 }
 
-export function normalizePod(pod: V1Pod): Pod {
+/**
+ * The slim Pod. Throws InvalidObjectError when it has no name or invalid labels (the API server allows
+ * neither). An address that is not a plain IPv4 or IPv6 address (a zone like `fe80::1%eth0`, a CIDR, a
+ * name) is left out and reported in `addressProblems`: the pod is still enforced on its valid addresses,
+ * and the bad one never reaches an nft transaction, where it would fail the whole node's update.
+ */
+export function normalizePod(pod: V1Pod, addressProblems: Problem[] = []): Pod {
   const namespace = pod.metadata?.namespace ?? 'default';
   const name = pod.metadata?.name ?? '';
-  if (name === '') throw new InvalidObjectError('Pod', [{ path: 'metadata.name', message: 'missing' }]);
-  const ipTexts = pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []);
+  const fatal: Problem[] = [];
+  if (name === '') fatal.push({ path: 'metadata.name', message: 'missing' });
+  const labels = copyLabels(pod.metadata?.labels, 'metadata.labels', fatal);
+  if (fatal.length > 0) throw new InvalidObjectError(`Pod ${namespace}/${name}`, fatal);
+  const podIPs = pod.status?.podIPs;
+  const ipTexts: { text: unknown; path: string }[] = podIPs
+    ? podIPs.map((p, i) => ({ text: p?.ip, path: `status.podIPs[${i}].ip` }))
+    : pod.status?.podIP
+      ? [{ text: pod.status.podIP, path: 'status.podIP' }]
+      : [];
   const ips: string[] = [];
-  for (const text of ipTexts) {
-    const ip = canonicalIp(text);
-    if (ip !== null && !ips.includes(ip)) ips.push(ip);
+  for (const { text, path } of ipTexts) {
+    const ip = typeof text === 'string' ? canonicalIp(text) : null;
+    if (ip === null) addressProblems.push({ path, message: `${quoted(String(text))} is not an IPv4 or IPv6 address; the address is left out` });
+    else if (!ips.includes(ip)) ips.push(ip);
   }
   const phase = pod.status?.phase;
   // Sidecars (init containers that keep running) serve ports too.
@@ -111,7 +145,7 @@ export function normalizePod(pod: V1Pod): Pod {
   return {
     namespace,
     name,
-    labels: copyLabels(pod.metadata?.labels),
+    labels,
     node: pod.spec?.nodeName ?? '',
     // slice(): exact length (an array grown by push keeps room for 17 entries; 100,000 pods, 14 MB).
     ips: ips.slice(),
@@ -125,27 +159,30 @@ export function normalizePod(pod: V1Pod): Pod {
 
 export function normalizeNamespace(ns: V1Namespace): Namespace {
   const name = ns.metadata?.name ?? '';
-  if (name === '') throw new InvalidObjectError('Namespace', [{ path: 'metadata.name', message: 'missing' }]);
+  const fatal: Problem[] = [];
+  if (name === '') fatal.push({ path: 'metadata.name', message: 'missing' });
+  const labels = copyLabels(ns.metadata?.labels, 'metadata.labels', fatal);
+  if (fatal.length > 0) throw new InvalidObjectError(`Namespace ${name}`, fatal);
   // The API server sets this label on every namespace and keeps it equal to the name.
-  return { name, labels: { ...copyLabels(ns.metadata?.labels), [NAMESPACE_NAME_LABEL]: name } };
+  return { name, labels: { ...labels, [NAMESPACE_NAME_LABEL]: name } };
 }
 
 // ------------------------------------------------------------------------------------------ policies
 
 function normalizeSelector(selector: V1LabelSelector | undefined, path: string, problems: Problem[]): LabelSelector {
-  const matchLabels: Record<string, string> = {};
-  for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
-    if (typeof value !== 'string') {
-      problems.push({ path: `${path}.matchLabels.${key}`, message: 'label value must be a string' });
-      continue;
-    }
-    matchLabels[key] = value;
-  }
+  const matchLabels = copyLabels(selector?.matchLabels, `${path}.matchLabels`, problems);
   const matchExpressions: SelectorRequirement[] = [];
   (selector?.matchExpressions ?? []).forEach((expr, i) => {
     const at = `${path}.matchExpressions[${i}]`;
-    const values = expr.values ?? [];
+    const values: unknown[] = Array.isArray(expr.values) ? expr.values : [];
     if (!expr.key) problems.push({ path: `${at}.key`, message: 'missing' });
+    else {
+      const keyProblem = labelKeyProblem(expr.key);
+      if (keyProblem !== null) problems.push({ path: `${at}.key`, message: keyProblem });
+    }
+    // Values are not checked against the label value syntax: the API server keeps invalid ones that older
+    // versions stored (AllowInvalidLabelValueInSelector), and such a value simply matches no label.
+    if (values.some((v) => typeof v !== 'string')) problems.push({ path: `${at}.values`, message: 'values must be strings' });
     switch (expr.operator) {
       case 'In':
       case 'NotIn':
@@ -159,7 +196,7 @@ function normalizeSelector(selector: V1LabelSelector | undefined, path: string, 
         problems.push({ path: `${at}.operator`, message: `unknown operator "${String(expr.operator)}" (want In, NotIn, Exists or DoesNotExist)` });
         return;
     }
-    matchExpressions.push({ key: expr.key, operator: expr.operator, values: [...values] });
+    matchExpressions.push({ key: expr.key, operator: expr.operator, values: new ValueSet(values as string[]) });
   });
   return { matchLabels, matchExpressions };
 }
@@ -250,17 +287,65 @@ function normalizeRule(rule: WireRule, peersField: 'from' | 'to', path: string, 
   return { peers: wirePeers.length === 0 ? null : peers, ports: ports.length === 0 ? null : ports };
 }
 
-function normalizeRules(rules: WireRule[] | undefined, peersField: 'from' | 'to', path: string, dropped: Problem[]): PolicyRule[] {
-  const out: PolicyRule[] = [];
-  (rules ?? []).forEach((rule, i) => {
+/** A valid rule and where it stands in the policy as written. */
+interface IndexedRule {
+  readonly index: number;
+  readonly rule: PolicyRule;
+}
+
+function normalizeRules(rules: WireRule[] | undefined, peersField: 'from' | 'to', path: string, dropped: Problem[]): IndexedRule[] {
+  const out: IndexedRule[] = [];
+  (rules ?? []).forEach((rule, index) => {
     const problems: Problem[] = [];
-    const normalized = normalizeRule(rule, peersField, `${path}[${i}]`, problems);
+    const normalized = normalizeRule(rule, peersField, `${path}[${index}]`, problems);
     // An invalid rule is left out whole: dropping only its bad port or peer could turn "these ports"
     // into "all ports" or "these peers" into "every peer", which would widen access.
-    if (normalized) out.push(normalized);
+    if (normalized) out.push({ index, rule: normalized });
     else dropped.push(...problems);
   });
   return out;
+}
+
+type Cost = Record<PolicyLimit, number>;
+
+function selectorValueCount(selector: LabelSelector): number {
+  let count = 0;
+  for (const req of selector.matchExpressions) count += req.values.size;
+  return count;
+}
+
+function ruleCost(rule: PolicyRule): Cost {
+  const cost: Cost = { maxRules: 1, maxPeers: rule.peers?.length ?? 0, maxPorts: rule.ports?.length ?? 0, maxExcepts: 0, maxSelectorValues: 0 };
+  for (const peer of rule.peers ?? []) {
+    if (peer.kind === 'ipBlock') cost.maxExcepts += peer.except.length;
+    else cost.maxSelectorValues += selectorValueCount(peer.podSelector) + (peer.namespaceSelector ? selectorValueCount(peer.namespaceSelector) : 0);
+  }
+  return cost;
+}
+
+/**
+ * Keeps the rules of one direction while the policy's running cost stays within the limits. The rule
+ * that would cross a limit and every later rule of the direction are left out (they allow nothing; the
+ * policy still isolates its pods), and reported once. Rules left out cost nothing.
+ */
+function withinLimits(rules: readonly IndexedRule[], path: string, used: Cost, limits: PolicyLimits, overLimit: Problem[]): PolicyRule[] {
+  const kept: PolicyRule[] = [];
+  for (const [position, { index, rule }] of rules.entries()) {
+    const cost = ruleCost(rule);
+    const crossed = POLICY_LIMIT_NAMES.find((limit) => used[limit] + cost[limit] > limits[limit]);
+    if (crossed !== undefined) {
+      const left = rules.length - position;
+      overLimit.push({
+        path: `${path}[${index}]`,
+        limit: crossed,
+        message: `the policy has more than ${limits[crossed]} ${POLICY_LIMIT_COUNTS[crossed]} (${POLICY_LIMIT_FLAGS[crossed]}); this rule and the ${left - 1} after it are left out and allow nothing`,
+      });
+      break;
+    }
+    for (const limit of POLICY_LIMIT_NAMES) used[limit] += cost[limit];
+    kept.push(rule);
+  }
+  return kept;
 }
 
 /**
@@ -268,7 +353,7 @@ function normalizeRules(rules: WireRule[] | undefined, peersField: 'from' | 'to'
  * used at all (which pods it selects or which directions it isolates is unknown); otherwise returns the
  * policy with any invalid rules left out and reported.
  */
-export function normalizePolicy(np: V1NetworkPolicy): NormalizedPolicy {
+export function normalizePolicy(np: V1NetworkPolicy, limits: PolicyLimits = DEFAULT_POLICY_LIMITS): NormalizedPolicy {
   const namespace = np.metadata?.namespace ?? 'default';
   const name = np.metadata?.name ?? '';
   const fatal: Problem[] = [];
@@ -286,14 +371,25 @@ export function normalizePolicy(np: V1NetworkPolicy): NormalizedPolicy {
   types.forEach((t, i) => {
     if (t !== 'Ingress' && t !== 'Egress') fatal.push({ path: `spec.policyTypes[${i}]`, message: `unknown policy type "${t}" (want Ingress or Egress)` });
   });
+  const podSelectorValues = selectorValueCount(podSelector);
+  if (podSelectorValues > limits.maxSelectorValues) {
+    fatal.push({
+      path: 'spec.podSelector',
+      limit: 'maxSelectorValues',
+      message: `${podSelectorValues} In/NotIn values, more than the ${limits.maxSelectorValues} a policy may have (${POLICY_LIMIT_FLAGS.maxSelectorValues})`,
+    });
+  }
   if (fatal.length > 0) throw new InvalidObjectError(`NetworkPolicy ${namespace}/${name}`, fatal);
   const dropped: Problem[] = [];
+  const overLimit: Problem[] = [];
+  const used: Cost = { maxRules: 0, maxPeers: 0, maxPorts: 0, maxExcepts: 0, maxSelectorValues: podSelectorValues };
+  const rules = (wire: WireRule[] | undefined, field: 'from' | 'to', path: string) => withinLimits(normalizeRules(wire, field, path, dropped), path, used, limits, overLimit);
   const policy: NetworkPolicy = {
     namespace,
     name,
     podSelector,
-    ingress: types.includes('Ingress') ? normalizeRules(ingressRules, 'from', 'spec.ingress', dropped) : null,
-    egress: types.includes('Egress') ? normalizeRules(egressRules, 'to', 'spec.egress', dropped) : null,
+    ingress: types.includes('Ingress') ? rules(ingressRules, 'from', 'spec.ingress') : null,
+    egress: types.includes('Egress') ? rules(egressRules, 'to', 'spec.egress') : null,
   };
-  return { policy, droppedRules: dropped };
+  return { policy, droppedRules: dropped, overLimit };
 }

@@ -1,6 +1,8 @@
 // The slim internal model: only what policy semantics need, copied out of the API objects so that the
 // engine never holds a full Pod (memory per cluster pod is a goal) and never depends on API shapes.
 
+import type { ValueSet } from './values.js';
+
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
@@ -12,6 +14,10 @@ export type Family = 'IPv4' | 'IPv6';
 export type Direction = 'ingress' | 'egress';
 export const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];
 
+/**
+ * Label key -> value. Keys are user text (`toString` is a valid key): read with labelValue (model/labels),
+ * never `labels[key]`, and iterate own entries only, so that no inherited property passes for a label.
+ */
 export type Labels = Readonly<Record<string, string>>;
 
 /** `namespace/name`, the identity of a namespaced object everywhere in nftpol. */
@@ -53,7 +59,11 @@ export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 export interface SelectorRequirement {
   readonly key: string;
   readonly operator: SelectorOperator;
-  readonly values: readonly string[];
+  /**
+   * In/NotIn values, sorted and searchable (model/values.ts), built once when the policy is read, so that
+   * matching a pod costs a lookup however many values a tenant writes. Empty for Exists/DoesNotExist.
+   */
+  readonly values: ValueSet;
 }
 
 /** A label selector; both lists empty selects everything. */

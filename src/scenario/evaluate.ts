@@ -3,7 +3,7 @@
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import { PolicyEngine, type EngineChanges } from '../engine/engine.js';
 import { connectivityMatrix } from '../engine/matrix.js';
-import { normalizeNamespace, normalizePod, normalizePolicy } from '../model/normalize.js';
+import { InvalidObjectError, normalizeNamespace, normalizePod, normalizePolicy } from '../model/normalize.js';
 import type { Labels } from '../model/types.js';
 import type { Scenario, Step } from './format.js';
 import { probeKey, ScenarioError } from './format.js';
@@ -45,6 +45,16 @@ function labelsOfObject(obj: Record<string, unknown>): Labels {
   return metadata.labels ?? {};
 }
 
+/** Runs one normalization; an object the API server would reject makes the scenario invalid. */
+function valid<T>(normalize: () => T): T {
+  try {
+    return normalize();
+  } catch (error) {
+    if (error instanceof InvalidObjectError) throw new ScenarioError(error.message);
+    throw error;
+  }
+}
+
 /** The engine-side state of a scenario, advanced step by step. */
 export class ScenarioModel {
   readonly engine: PolicyEngine;
@@ -56,9 +66,9 @@ export class ScenarioModel {
     node: string | null = null,
   ) {
     this.engine = new PolicyEngine(node);
-    for (const ns of scenario.namespaces) this.engine.upsertNamespace(normalizeNamespace(namespaceObject(ns.name, ns.labels)));
+    for (const ns of scenario.namespaces) this.engine.upsertNamespace(valid(() => normalizeNamespace(namespaceObject(ns.name, ns.labels))));
     for (const pod of scenario.pods) {
-      this.engine.upsertPod(normalizePod(podObject(pod)));
+      this.engine.upsertPod(valid(() => normalizePod(podObject(pod))));
     }
     this.pods = scenario.pods.map((p) => p.key);
   }
@@ -69,22 +79,23 @@ export class ScenarioModel {
       const metadata = (obj.metadata ?? {}) as { name?: string; namespace?: string };
       switch (obj.kind) {
         case 'NetworkPolicy': {
-          const { policy, droppedRules } = normalizePolicy(obj as V1NetworkPolicy);
-          if (droppedRules.length > 0) throw new ScenarioError(`NetworkPolicy ${metadata.namespace}/${metadata.name}: ${droppedRules.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+          const { policy, droppedRules, overLimit } = valid(() => normalizePolicy(obj as V1NetworkPolicy));
+          const problems = [...droppedRules, ...overLimit];
+          if (problems.length > 0) throw new ScenarioError(`NetworkPolicy ${metadata.namespace}/${metadata.name}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
           this.engine.upsertPolicy(policy);
           break;
         }
         case 'Namespace': {
           const name = String(metadata.name);
           if (!this.scenario.namespaces.some((n) => n.name === name)) throw new ScenarioError(`Namespace ${name} does not exist`);
-          this.engine.upsertNamespace(normalizeNamespace(namespaceObject(name, labelsOfObject(obj))));
+          this.engine.upsertNamespace(valid(() => normalizeNamespace(namespaceObject(name, labelsOfObject(obj)))));
           break;
         }
         case 'Pod': {
           const key = `${metadata.namespace ?? 'default'}/${metadata.name}`;
           const pod = this.scenario.pods.find((p) => p.key === key);
           if (!pod) throw new ScenarioError(`Pod ${key} does not exist`);
-          this.engine.upsertPod(normalizePod(podObject(pod, labelsOfObject(obj))));
+          this.engine.upsertPod(valid(() => normalizePod(podObject(pod, labelsOfObject(obj)))));
           break;
         }
         default:

@@ -2,6 +2,7 @@
 // (node i owns 10.244.i.0/24 and fd00:10:244:i::/64, node IP 172.18.0.(i+2) / fd00:172:18::(i+2)).
 import { parse } from 'yaml';
 import { cidrContainsIp, familyOf, parseCidr } from '../model/ip.js';
+import { labelMap } from '../model/labels.js';
 import { isProtocol, type Family, type Labels, type Protocol } from '../model/types.js';
 
 export class ScenarioError extends Error {
@@ -98,9 +99,8 @@ function need<T>(value: T | undefined | null, what: string): T {
 function labelsOf(value: unknown, what: string): Labels {
   if (value === undefined || value === null) return {};
   if (!isRecord(value)) throw new ScenarioError(`${what} must be a map of strings`);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = String(v);
-  return out;
+  // labelMap: a key such as `__proto__` stays a key (and is then rejected as an invalid label key).
+  return labelMap(Object.entries(value).map(([k, v]) => [k, String(v)] as const));
 }
 
 function protocolOf(value: unknown, what: string): Protocol {

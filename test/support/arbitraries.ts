@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import type { PolicyEngine } from '../../src/engine/engine.js';
 import { NAMESPACE_NAME_LABEL } from '../../src/model/normalize.js';
 import type { LabelSelector, Namespace, NetworkPolicy, Peer, Pod, PolicyPort, PolicyRule } from '../../src/model/types.js';
+import { ValueSet } from '../../src/model/values.js';
 import { referenceSnapshot } from './reference.js';
 
 const NAMESPACES = ['a', 'b', 'c'];
@@ -12,14 +13,24 @@ const IPS = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.1.1', 'fd00::1', 'fd00::2
 const CIDRS = ['10.0.0.0/24', '10.0.0.0/16', 'fd00::/64'];
 const EXCEPTS: Record<string, string[]> = { '10.0.0.0/24': ['10.0.0.2/32'], '10.0.0.0/16': ['10.0.1.0/24'], 'fd00::/64': ['fd00::2/128'] };
 
-const labels = fc.dictionary(fc.constantFrom('app', 'tier', 'team'), fc.constantFrom('x', 'y'), { maxKeys: 2 });
+/**
+ * Label keys and values: ordinary ones, and names that JavaScript objects inherit (valid Kubernetes label
+ * keys, so they reach the engine). `__proto__` is not a valid key (normalize rejects it) but the engine
+ * must not be fooled by it either. Both plain and prototype-less maps are drawn.
+ */
+export const LABEL_KEYS = ['app', 'tier', 'toString', 'constructor', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString', '__proto__'];
+export const LABEL_VALUES = ['x', 'y', 'toString', 'constructor'];
+const labelKey = fc.constantFrom(...LABEL_KEYS);
+const labelValueArb = fc.constantFrom(...LABEL_VALUES);
 
-const selector: fc.Arbitrary<LabelSelector> = fc.record({
-  matchLabels: fc.dictionary(fc.constantFrom('app', 'tier', 'team'), fc.constantFrom('x', 'y'), { maxKeys: 1 }),
+export const labels = fc.dictionary(labelKey, labelValueArb, { maxKeys: 2 });
+
+export const selector: fc.Arbitrary<LabelSelector> = fc.record({
+  matchLabels: fc.dictionary(labelKey, labelValueArb, { maxKeys: 1 }),
   matchExpressions: fc.array(
     fc.oneof(
-      fc.record({ key: fc.constantFrom('app', 'tier', 'team'), operator: fc.constantFrom('In' as const, 'NotIn' as const), values: fc.subarray(['x', 'y'], { minLength: 1 }) }),
-      fc.record({ key: fc.constantFrom('app', 'tier', 'team'), operator: fc.constantFrom('Exists' as const, 'DoesNotExist' as const), values: fc.constant([]) }),
+      fc.record({ key: labelKey, operator: fc.constantFrom('In' as const, 'NotIn' as const), values: fc.subarray(LABEL_VALUES, { minLength: 1 }).map((v) => new ValueSet(v)) }),
+      fc.record({ key: labelKey, operator: fc.constantFrom('Exists' as const, 'DoesNotExist' as const), values: fc.constant(new ValueSet([])) }),
     ),
     { maxLength: 1 },
   ),
