@@ -47,7 +47,25 @@ export interface AgentFlags {
   readonly fullResyncPeriod: number;
   readonly apiUnreachableGrace: number;
   readonly logLevel: Level;
+  readonly strictMode?: boolean;
+  readonly denyLog?: boolean;
+  readonly denyLogRate: number;
+  readonly denyLogGroup: number;
 }
+
+/** A whole number within bounds, for numeric flags. */
+export function parseIntIn(name: string, min: number, max: number): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\d+$/.test(text.trim()) || n < min || n > max) throw new UsageError(`${name} "${text}": want a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** Logged denied connections per second per node, by default: enough to see what is blocked, bounded CPU. */
+export const DEFAULT_DENY_LOG_RATE = 20;
+/** NFLOG groups are per node (network namespace); this one is the metrics port, unlikely to be taken. */
+export const DEFAULT_DENY_LOG_GROUP = 9745;
 
 export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentConfig {
   const nodeName = flags.nodeName ?? env.NODE_NAME;
@@ -71,6 +89,8 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
     counterReadIntervalMs: flags.counterReadInterval,
     fullResyncPeriodMs: flags.fullResyncPeriod,
     apiUnreachableGraceMs: flags.apiUnreachableGrace,
+    ...(flags.strictMode ? { strictMode: true } : {}),
+    ...(flags.denyLog ? { denyLog: { group: flags.denyLogGroup ?? DEFAULT_DENY_LOG_GROUP, ratePerSecond: flags.denyLogRate ?? DEFAULT_DENY_LOG_RATE } } : {}),
   };
 }
 

@@ -2,7 +2,7 @@
 // run by main.ts; tests read the agent's flags from it (the DaemonSet may pass only flags that exist).
 import { Command, Option } from 'commander';
 import { ScenarioError } from '../scenario/format.js';
-import { parseDuration, parseLevel, parseListen, runAgent, runCleanup, type AgentFlags } from './agent-command.js';
+import { DEFAULT_DENY_LOG_GROUP, DEFAULT_DENY_LOG_RATE, parseDuration, parseIntIn, parseLevel, parseListen, runAgent, runCleanup, type AgentFlags } from './agent-command.js';
 import {
   explainCommand,
   matrixCommand,
@@ -99,6 +99,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--full-resync-period <duration>', 'how often to check the table and rewrite it whole').argParser(parseDuration).default(300_000, '5m'))
     .addOption(new Option('--api-unreachable-grace <duration>', 'how long the API server may be unreachable before /readyz fails').argParser(parseDuration).default(120_000, '2m'))
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').argParser(parseLevel).default('info'))
+    .option('--strict-mode', 'a deny also ends connections that are already open (within 1 s of the change; needs the conntrack tool)')
+    .option('--deny-log', 'log one JSON line per denied connection attempt (NFLOG; needs python3)')
+    .addOption(new Option('--deny-log-rate <n>', 'log at most n denied connections per second per node; the rest are counted').argParser(parseIntIn('--deny-log-rate', 1, 100_000)).default(DEFAULT_DENY_LOG_RATE))
+    .addOption(new Option('--deny-log-group <n>', 'the NFLOG group the kernel sends logged packets to').argParser(parseIntIn('--deny-log-group', 0, 65535)).default(DEFAULT_DENY_LOG_GROUP))
     .action(async (opts: AgentFlags) => {
       try {
         await runAgent(opts);

@@ -2,11 +2,14 @@
 // earlier run left) and the incremental transaction between two states. Every name in a script comes from
 // names.ts or compile.ts and every element from parsed addresses and numbers, so nothing a user wrote is
 // ever pasted in.
+import { denyLogObjects, type DenyLogOptions } from './denylog.js';
 import { counterNames, isCounterMap, MAPS, setType, type MapName, type NftChain, type NftSet, type TableState } from './state.js';
 
 /** Where nftpol hooks and why (see README "Dataplane"). */
 export interface TableOptions {
   readonly table: string;
+  /** The log chains policy chains jump to (see denylog.ts); absent when the log is off. */
+  readonly denyLog?: DenyLogOptions;
 }
 
 const ELEMENTS_PER_LINE = 64;
@@ -76,6 +79,7 @@ function sorted<T>(items: Iterable<T>, key: (t: T) => string): T[] {
 export function renderFull(state: TableState, options: TableOptions): string {
   const t = options.table;
   const lines = [`add table inet ${t}`, `delete table inet ${t}`, `table inet ${t} {`];
+  if (options.denyLog) lines.push(...denyLogObjects(options.denyLog));
   for (const counter of [...counterNames(state)].sort()) lines.push(`  counter ${counter} { }`);
   for (const set of sorted(state.sets.values(), (s) => s.name)) {
     if (set.elements.size === 0) {

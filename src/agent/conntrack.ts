@@ -1,0 +1,82 @@
+// The node's connection tracking table, read and trimmed with the `conntrack` tool (Debian's conntrack
+// package; netlink underneath, CAP_NET_ADMIN). Used by strict mode to end connections that a policy
+// change denies.
+import { execa } from 'execa';
+import type { Family } from '../model/types.js';
+
+export interface ConntrackTuple {
+  readonly src: string;
+  readonly dst: string;
+  readonly sport: number;
+  readonly dport: number;
+}
+
+export interface ConntrackEntry {
+  readonly family: Family;
+  /** tcp, udp or sctp (other protocols are not listed: they have no ports to decide on). */
+  readonly protocol: 'tcp' | 'udp' | 'sctp';
+  /** As the first packet was sent (before any DNAT). */
+  readonly original: ConntrackTuple;
+  /** As the answer comes back: its source is the real destination after DNAT (a Service's pod). */
+  readonly reply: ConntrackTuple;
+}
+
+/**
+ * One line of `conntrack -L`, e.g. `tcp 6 431999 ESTABLISHED src=10.244.0.10 dst=10.96.0.1 sport=40000
+ * dport=80 src=10.244.1.10 dst=10.244.0.10 sport=8080 dport=40000 [ASSURED] mark=0 use=1`; null for
+ * other protocols and lines it cannot read.
+ */
+export function parseConntrackLine(line: string): ConntrackEntry | null {
+  const protocol = /^\s*(tcp|udp|sctp)\s/.exec(line)?.[1] as ConntrackEntry['protocol'] | undefined;
+  if (!protocol) return null;
+  const fields = (name: string) => [...line.matchAll(new RegExp(`\\b${name}=(\\S+)`, 'g'))].map((m) => m[1]!);
+  const [src, dst, sport, dport] = [fields('src'), fields('dst'), fields('sport'), fields('dport')];
+  if (src.length < 2 || dst.length < 2 || sport.length < 2 || dport.length < 2) return null;
+  const tuple = (i: number): ConntrackTuple => ({ src: src[i]!, dst: dst[i]!, sport: Number(sport[i]), dport: Number(dport[i]) });
+  return { family: src[0]!.includes(':') ? 'IPv6' : 'IPv4', protocol, original: tuple(0), reply: tuple(1) };
+}
+
+export interface Conntrack {
+  /** Every tracked TCP, UDP and SCTP connection of both families. */
+  list(): Promise<ConntrackEntry[]>;
+  /** Removes the entries (by their original tuple); how many the kernel removed. */
+  remove(entries: readonly ConntrackEntry[]): Promise<number>;
+}
+
+/** The conntrack tool; `prefix` runs it through something (e.g. `ip netns exec <ns>` in tests). */
+export function conntrackCommand(binary = 'conntrack', prefix: readonly string[] = []): Conntrack {
+  const run = async (args: string[]) => {
+    const [file, ...rest] = [...prefix, binary, ...args];
+    return execa(file!, rest, { reject: false, stdin: 'ignore' });
+  };
+  return {
+    async list() {
+      const entries: ConntrackEntry[] = [];
+      for (const family of ['ipv4', 'ipv6']) {
+        const result = await run(['-L', '-f', family]);
+        if (result.exitCode !== 0) throw new Error(`conntrack -L -f ${family} failed: ${String(result.stderr).trim() || result.shortMessage}`);
+        for (const line of String(result.stdout).split('\n')) {
+          const entry = parseConntrackLine(line);
+          if (entry) entries.push(entry);
+        }
+      }
+      return entries;
+    },
+    async remove(entries) {
+      // One process per entry: the tool deletes by filter, and a sync that narrows access affects the
+      // connections of a few pods. Run a few at once so a large batch stays within strict mode's second.
+      let removed = 0;
+      const queue = [...entries];
+      const worker = async () => {
+        for (let e = queue.shift(); e; e = queue.shift()) {
+          const o = e.original;
+          const result = await run(['-D', '-f', e.family === 'IPv6' ? 'ipv6' : 'ipv4', '-p', e.protocol, '-s', o.src, '-d', o.dst, '--sport', String(o.sport), '--dport', String(o.dport)]);
+          // Exit 1 with "0 flow entries" when the connection ended meanwhile: nothing to do.
+          if (result.exitCode === 0) removed++;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
+      return removed;
+    },
+  };
+}
