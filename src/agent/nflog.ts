@@ -156,9 +156,10 @@ export interface NflogHandlers {
   exited(reason: string): void;
 }
 
-/** Starts the helper for one group; `python` is the interpreter to run. */
-export function listenNflog(group: number, snaplen: number, handlers: NflogHandlers, python = 'python3'): NflogSource {
-  const child: ResultPromise = execa(python, ['-u', '-c', NFLOG_HELPER, String(group), String(snaplen)], { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false, buffer: { stdout: false, stderr: true } });
+/** Starts the helper for one group; `command` runs the interpreter (tests prefix `ip netns exec <ns>`). */
+export function listenNflog(group: number, snaplen: number, handlers: NflogHandlers, command: readonly string[] = ['python3']): NflogSource {
+  const [file, ...args] = command;
+  const child: ResultPromise = execa(file!, [...args, '-u', '-c', NFLOG_HELPER, String(group), String(snaplen)], { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', reject: false, buffer: { stdout: false, stderr: true } });
   let bound: () => void = () => undefined;
   let failed: (error: Error) => void = () => undefined;
   const ready = new Promise<void>((resolve, reject) => {

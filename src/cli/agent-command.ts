@@ -49,8 +49,8 @@ export interface AgentFlags {
   readonly logLevel: Level;
   readonly strictMode?: boolean;
   readonly denyLog?: boolean;
-  readonly denyLogRate: number;
-  readonly denyLogGroup: number;
+  readonly denyLogRate?: number;
+  readonly denyLogGroup?: number;
 }
 
 /** A whole number within bounds, for numeric flags. */
