@@ -1,10 +1,11 @@
 // Strict mode's judgement of tracked connections: conntrack lines read right, and exactly the connections
-// the committed table would now deny are picked, judged after DNAT, never node-originated ones or a pod
-// talking to itself.
+// the committed table would now deny are picked, judged after DNAT, never node-originated ones, a pod
+// talking to itself, or one already marked.
 import { parseConntrackLine, type ConntrackEntry } from '../src/agent/conntrack.js';
 import { staleConnections } from '../src/agent/strict.js';
 import { PolicyEngine } from '../src/engine/engine.js';
 import { normalizePolicy } from '../src/model/normalize.js';
+import { STRICT_CT_MARK } from '../src/nft/strict.js';
 
 const line = (src: string, dst: string, sport: number, dport: number, rsrc = dst, rsport = dport, protocol = 'tcp') =>
   `${protocol}      6 431999 ESTABLISHED src=${src} dst=${dst} sport=${sport} dport=${dport} src=${rsrc} dst=${src} sport=${rsport} dport=${sport} [ASSURED] mark=0 use=1`;
@@ -15,6 +16,7 @@ test('conntrack -L lines: both tuples, TCP, UDP and SCTP, IPv6; other protocols 
     protocol: 'tcp',
     original: { src: '10.244.0.11', dst: '10.96.0.10', sport: 40000, dport: 80 },
     reply: { src: '10.244.0.10', dst: '10.244.0.11', sport: 8080, dport: 40000 },
+    mark: 0,
   });
   expect(parseConntrackLine('udp      17 29 src=fd00::11 dst=fd00::10 sport=5 dport=53 [UNREPLIED] src=fd00::10 dst=fd00::11 sport=53 dport=5 mark=0 use=1')).toMatchObject({ family: 'IPv6', protocol: 'udp' });
   expect(parseConntrackLine('sctp     132 3 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=5000 dport=9000 src=10.0.0.2 dst=10.0.0.1 sport=9000 dport=5000 [ASSURED] mark=0 use=1')).toMatchObject({ protocol: 'sctp' });
@@ -44,7 +46,8 @@ test('picks what the table now denies, judged after DNAT; leaves allowed, self a
   const self = entry(line('10.244.0.10', '10.96.0.11', 40003, 80, '10.244.0.10', 9000));
   const fromNode = entry(line('172.18.0.2', '10.244.0.10', 40004, 22));
   const remoteOnly = entry(line('10.244.1.12', '10.1.2.3', 40005, 443));
-  const stale = staleConnections(e, [allowedViaService, deniedViaService, deniedPort, self, fromNode, remoteOnly], new Set(['172.18.0.2']));
+  const endedAlready = entry(line('10.244.1.12', '10.244.0.10', 40006, 5432).replace('mark=0', `mark=${STRICT_CT_MARK | 5}`));
+  const stale = staleConnections(e, [allowedViaService, deniedViaService, deniedPort, self, fromNode, remoteOnly, endedAlready], new Set(['172.18.0.2']));
   expect(stale).toEqual([
     { entry: deniedViaService, direction: 'ingress' },
     { entry: deniedPort, direction: 'ingress' },

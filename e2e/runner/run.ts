@@ -137,6 +137,8 @@ export class SandboxRun {
     agentOff: boolean,
     onCluster?: (cluster: SandboxCluster) => void,
     initialPod: (pod: ScenarioPod) => V1Pod | null = podObject,
+    /** Flags added to the DaemonSet's arguments (a lifecycle case that needs e.g. --strict-mode). */
+    extraAgentArgs: readonly string[] = [],
   ): Promise<SandboxRun> {
     await checkTools(scenario);
     const services = serviceAddresses(scenario);
@@ -158,7 +160,7 @@ export class SandboxRun {
           new AgentProcess(
             // The DaemonSet's own arguments (plus the kubeconfig the service account stands for there);
             // NODE_NAME as the downward API sets it.
-            cluster.spawn(cluster.node(i), process.execPath, [CLI, ...args, '--kubeconfig', kubeconfig], { NODE_NAME: nodeName(i) }),
+            cluster.spawn(cluster.node(i), process.execPath, [CLI, ...args, ...extraAgentArgs, '--kubeconfig', kubeconfig], { NODE_NAME: nodeName(i) }),
             // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
             process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
           ),

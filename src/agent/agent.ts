@@ -95,7 +95,7 @@ export class Agent {
     private readonly deps: AgentDeps,
   ) {
     this.engine = new PolicyEngine(config.nodeName);
-    this.dataplane = new Dataplane(this.engine, deps.runner, { table: config.table, denyAction: config.denyAction, ...(config.denyLog ? { denyLog: config.denyLog } : {}) });
+    this.dataplane = new Dataplane(this.engine, deps.runner, { table: config.table, denyAction: config.denyAction, ...(config.denyLog ? { denyLog: config.denyLog } : {}), ...(config.strictMode ? { strictMode: true } : {}) });
     const counterInterval = config.counterReadIntervalMs ?? DEFAULT_COUNTER_READ_INTERVAL_MS;
     const listCounters = deps.runner.listCounters?.bind(deps.runner);
     this.counters = listCounters

@@ -1,6 +1,6 @@
 // The node's connection tracking table, read and trimmed with the `conntrack` tool (Debian's conntrack
-// package; netlink underneath, CAP_NET_ADMIN). Used by strict mode to end connections that a policy
-// change denies.
+// package; netlink underneath, CAP_NET_ADMIN). Used by strict mode to mark connections that a policy
+// change denies, which the table then ends (../nft/strict.ts).
 import { execa } from 'execa';
 import type { Family } from '../model/types.js';
 
@@ -19,6 +19,8 @@ export interface ConntrackEntry {
   readonly original: ConntrackTuple;
   /** As the answer comes back: its source is the real destination after DNAT (a Service's pod). */
   readonly reply: ConntrackTuple;
+  /** The connection's conntrack mark. */
+  readonly mark: number;
 }
 
 /**
@@ -33,14 +35,15 @@ export function parseConntrackLine(line: string): ConntrackEntry | null {
   const [src, dst, sport, dport] = [fields('src'), fields('dst'), fields('sport'), fields('dport')];
   if (src.length < 2 || dst.length < 2 || sport.length < 2 || dport.length < 2) return null;
   const tuple = (i: number): ConntrackTuple => ({ src: src[i]!, dst: dst[i]!, sport: Number(sport[i]), dport: Number(dport[i]) });
-  return { family: src[0]!.includes(':') ? 'IPv6' : 'IPv4', protocol, original: tuple(0), reply: tuple(1) };
+  const mark = Number(fields('mark')[0] ?? 0);
+  return { family: src[0]!.includes(':') ? 'IPv6' : 'IPv4', protocol, original: tuple(0), reply: tuple(1), mark: Number.isFinite(mark) ? mark : 0 };
 }
 
 export interface Conntrack {
   /** Every tracked TCP, UDP and SCTP connection of both families. */
   list(): Promise<ConntrackEntry[]>;
-  /** Removes the entries (by their original tuple); how many the kernel removed. */
-  remove(entries: readonly ConntrackEntry[]): Promise<number>;
+  /** Sets `bit` in the mark of each entry (found by its original tuple), keeping its other bits; how many it changed. */
+  setMark(entries: readonly ConntrackEntry[], bit: number): Promise<number>;
 }
 
 /** The conntrack tool; `prefix` runs it through something (e.g. `ip netns exec <ns>` in tests). */
@@ -62,15 +65,17 @@ export function conntrackCommand(binary = 'conntrack', prefix: readonly string[]
       }
       return entries;
     },
-    async remove(entries) {
-      // One process per entry: the tool deletes by filter, and a sync that narrows access affects the
+    async setMark(entries, bit) {
+      // One process per entry: the tool updates by filter, and a sync that narrows access affects the
       // connections of a few pods. Run a few at once so a large batch stays within strict mode's second.
       let removed = 0;
       const queue = [...entries];
       const worker = async () => {
         for (let e = queue.shift(); e; e = queue.shift()) {
           const o = e.original;
-          const result = await run(['-D', '-f', e.family === 'IPv6' ? 'ipv6' : 'ipv4', '-p', e.protocol, '-s', o.src, '-d', o.dst, '--sport', String(o.sport), '--dport', String(o.dport)]);
+          // In update mode MARK/MASK zeroes the mask's bits and XORs MARK in: bit/bit sets just that bit.
+          const mark = `0x${bit.toString(16)}/0x${bit.toString(16)}`;
+          const result = await run(['-U', '-f', e.family === 'IPv6' ? 'ipv6' : 'ipv4', '-p', e.protocol, '-s', o.src, '-d', o.dst, '--sport', String(o.sport), '--dport', String(o.dport), '--mark', mark]);
           // Exit 1 with "0 flow entries" when the connection ended meanwhile: nothing to do.
           if (result.exitCode === 0) removed++;
         }

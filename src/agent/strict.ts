@@ -2,13 +2,15 @@
 // established traffic first (`ct state established,related accept`), so a connection outlives a policy
 // that now denies it. After every sync that changed the table, the agent lists the node's tracked
 // connections, asks the engine whether the table it just committed would still let each one's first
-// packet through, and deletes the conntrack entries of those it would not: their next packet is `new`
-// again, meets the policy chains and is denied. Connections the change leaves allowed are not touched.
+// packet through, and sets nftpol's bit in the conntrack mark of those it would not; the table ends
+// every packet of a marked connection, in both directions (../nft/strict.ts says why not deletion).
+// Connections the change leaves allowed are not touched.
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { networkInterfaces } from 'node:os';
 import { ruleMatches } from '../engine/decide.js';
 import type { PolicyEngine } from '../engine/engine.js';
 import type { Direction, Protocol } from '../model/types.js';
+import { STRICT_CT_MARK } from '../nft/strict.js';
 import type { Conntrack, ConntrackEntry } from './conntrack.js';
 import type { Logger } from './log.js';
 
@@ -28,6 +30,7 @@ export function staleConnections(engine: PolicyEngine, entries: readonly Conntra
   const local = engine.localPods();
   const stale: StaleConnection[] = [];
   for (const entry of entries) {
+    if ((entry.mark & STRICT_CT_MARK) !== 0) continue; // ended already
     const src = entry.original.src;
     const dst = entry.reply.src;
     const port = entry.reply.sport;
@@ -121,13 +124,13 @@ export class StrictMode {
     try {
       const entries = await this.conntrack.list();
       const stale = staleConnections(this.engine, entries, this.nodeAddresses());
-      const removed = stale.length === 0 ? 0 : await this.conntrack.remove(stale.map((s) => s.entry));
+      const marked = stale.length === 0 ? 0 : await this.conntrack.setMark(stale.map((s) => s.entry), STRICT_CT_MARK);
       for (const s of stale) this.metrics.ended.inc({ direction: s.direction });
       this.metrics.sweeps.inc({ result: 'ok' });
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       this.metrics.duration.observe(ms / 1000);
       this.failures = 0;
-      if (stale.length > 0) this.log.info('strict mode: ended connections a policy change denies', { connections: stale.length, removed, tracked: entries.length, durationMs: Number(ms.toFixed(2)) });
+      if (stale.length > 0) this.log.info('strict mode: ended connections a policy change denies', { connections: stale.length, marked, tracked: entries.length, durationMs: Number(ms.toFixed(2)) });
     } catch (error) {
       this.metrics.sweeps.inc({ result: 'error' });
       this.failures++;
