@@ -84,7 +84,7 @@ test('one line per attempt: retransmitted SYNs are folded for the window, a new 
   expect(lines).toHaveLength(1);
   expect(lines[0]).toEqual({
     namespace: 'prod',
-    entry: { time: new Date(1_000_000).toISOString(), direction: 'ingress', src: 'prod/web', dst: 'prod/db', family: 'IPv4', protocol: 'TCP', port: 5432, policies: ['prod/db-from-api'] },
+    entry: { direction: 'ingress', src: 'prod/web', dst: 'prod/db', family: 'IPv4', protocol: 'TCP', port: 5432, policies: ['prod/db-from-api'] },
   });
   log.handle(syn(40001));
   expect(lines).toHaveLength(2);

@@ -90,7 +90,7 @@ test('a denied connection attempt is one JSON line, retransmissions included; a 
   await until('log lines', () => denied().length >= before + 2, 3000);
   await new Promise((resolve) => setTimeout(resolve, 200));
   const lines = denied().slice(before);
-  expect(lines.map(({ ts: _t, time: _time, level: _l, ...rest }) => rest)).toEqual([
+  expect(lines.map(({ ts: _t, level: _l, ...rest }) => rest)).toEqual([
     { msg: 'denied connection', direction: 'ingress', src: 'x/client', dst: 'x/server', family: 'IPv4', protocol: 'TCP', port: 80, policies: ['x/server-from'] },
     { msg: 'denied connection', direction: 'ingress', src: 'x/client', dst: 'x/server', family: 'IPv4', protocol: 'UDP', port: 53, policies: ['x/server-from'] },
   ]);

@@ -115,6 +115,8 @@ export interface RunHooks {
   readonly afterStep?: (step: Step, output: StepOutput, cluster: SandboxCluster) => Promise<void>;
   /** The run is done, the cluster still up. */
   readonly beforeDestroy?: (cluster: SandboxCluster) => Promise<void>;
+  /** Flags added to the DaemonSet's arguments (the demo turns on the denied-connection log). */
+  readonly agentArgs?: readonly string[];
 }
 
 /** A sandbox cluster with the API double in its fabric and (unless agentOff) the agent in every node. */
@@ -192,7 +194,7 @@ export class SandboxRun {
 }
 
 export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}): Promise<RunOutput> {
-  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster);
+  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster, undefined, hooks.agentArgs);
   const { cluster, services } = run;
   try {
     const steps: StepOutput[] = [];

@@ -17,8 +17,8 @@ export const DEDUPE_WINDOW_MS = 40_000;
 /** At most this many remembered attempts; the kernel's rate limit keeps the real number far below. */
 export const DEDUPE_MAX = 20_000;
 
+/** One denied attempt; the log line's own `ts` is its time. */
 export interface DeniedConnection {
-  readonly time: string;
   readonly direction: Direction;
   readonly src: string;
   readonly dst: string;
@@ -71,7 +71,6 @@ export class DenyLog {
     const policies = local === undefined ? [] : (this.engine.podAllow(local)?.[direction].policies ?? []);
     this.sink.denied(
       {
-        time: new Date(now).toISOString(),
         direction,
         src: this.endpoint(packet.src),
         dst: this.endpoint(packet.dst),
