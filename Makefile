@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-scrape bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-scrape bench-features bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
 
 all: build
 
@@ -85,6 +85,10 @@ e2e-kind: build
 # Only the lifecycle cases (pod IP reuse, a pod that gets its IP late, policies changing under traffic).
 e2e-lifecycle: deps build
 	$(NODE) dist/e2e/lifecycle/cases.js
+
+# What --strict-mode and --deny-log cost beside both off, in the same run (real nft and conntrack; needs root).
+bench-features: deps build
+	$(NODE) dist/bench/features.js
 
 bench-e2e: deps build
 	$(NODE) dist/bench/e2e.js
