@@ -81,8 +81,22 @@ export function buildProgram(): Command {
     .addOption(new Option('--diff <path>', 'older manifests (repeatable): print only the transaction from them to -f').argParser(collect(String)).default([], 'none'))
     .option('--table <name>', 'nftables table name (inet family)', parseTableName, 'nftpol')
     .addOption(new Option('--deny-action <action>', 'what denied packets get').choices(['drop', 'reject']).default('drop'))
-    .action((opts: { filename: string[]; node: string; diff: string[]; table: string; denyAction: 'drop' | 'reject' }) =>
-      run(() => renderCommand({ files: opts.filename, node: opts.node, diff: opts.diff, table: opts.table, denyAction: opts.denyAction })),
+    .option('--strict-mode', "the rules the agent's --strict-mode adds")
+    .option('--deny-log', "the rules the agent's --deny-log adds")
+    .addOption(new Option('--deny-log-rate <n>', 'as the agent flag').argParser(parseIntIn('--deny-log-rate', 1, 100_000)).default(DEFAULT_DENY_LOG_RATE))
+    .addOption(new Option('--deny-log-group <n>', 'as the agent flag').argParser(parseIntIn('--deny-log-group', 0, 65535)).default(DEFAULT_DENY_LOG_GROUP))
+    .action((opts: { filename: string[]; node: string; diff: string[]; table: string; denyAction: 'drop' | 'reject'; strictMode?: boolean; denyLog?: boolean; denyLogRate: number; denyLogGroup: number }) =>
+      run(() =>
+        renderCommand({
+          files: opts.filename,
+          node: opts.node,
+          diff: opts.diff,
+          table: opts.table,
+          denyAction: opts.denyAction,
+          ...(opts.strictMode ? { strictMode: true } : {}),
+          ...(opts.denyLog ? { denyLog: { group: opts.denyLogGroup, ratePerSecond: opts.denyLogRate } } : {}),
+        }),
+      ),
     );
 
   program
