@@ -219,8 +219,13 @@ export class Agent {
     if (this.config.denyLog) {
       const counters = this.counters;
       this.denyLog = startDenyLog(this.engine, this.config.denyLog, this.deps.log, this.metrics.registry, counters ? () => counters.get() : null, this.deps.nflog);
-      // Not fatal: policies are enforced with or without the log; the listener retries by itself.
-      await this.denyLog.ready.catch((error: unknown) => this.deps.log.error('denied-connection log: cannot listen; retrying', { error: String(error) }));
+      // Not fatal: policies are enforced with or without the log; the listener retries by itself. Nor may
+      // a helper that never answers hold up the start.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer from the NFLOG helper within 5 s')), 5_000)));
+      await Promise.race([this.denyLog.ready, timeout])
+        .catch((error: unknown) => this.deps.log.error('denied-connection log: cannot listen yet; retrying', { error: String(error) }))
+        .finally(() => clearTimeout(timer));
     }
     for (const reflector of this.reflectors) reflector.start();
     if (this.deps.bridgeFacts) {
