@@ -16,12 +16,15 @@ import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 
 jest.setTimeout(90_000);
 
-const slot = (name: string, ip: string, role: string, ports: ScenarioPod['ports'] = []): ScenarioPod => ({ namespace: 'x', name, key: `x/${name}`, labels: { role }, node: 0, ips: [ip], hostNetwork: false, ports });
-const server = slot('server', '10.244.0.10', 'server', [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }]);
-const client = slot('client', '10.244.0.11', 'client');
-const keeper = slot('keeper', '10.244.0.12', 'keeper');
+// Dual-stack, with the Pods' IPv6 addresses written the long way: the packets and conntrack spell them
+// short, and the log and strict mode must still find the pods.
+const slot = (name: string, n: number, role: string, ports: ScenarioPod['ports'] = []): ScenarioPod => ({ namespace: 'x', name, key: `x/${name}`, labels: { role }, node: 0, ips: [`10.244.0.${n}`, `fd00:10:244:0:0:0:0:${n}`], hostNetwork: false, ports });
+const server = slot('server', 10, 'server', [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }]);
+const client = slot('client', 11, 'client');
+const keeper = slot('keeper', 12, 'keeper');
 const tcp: ProbeTarget = { ip: server.ips[0]!, port: 80, protocol: 'TCP' };
 const udp: ProbeTarget = { ip: server.ips[0]!, port: 53, protocol: 'UDP' };
+const tcp6: ProbeTarget = { ip: server.ips[1]!, port: 80, protocol: 'TCP' };
 const RATE = 5;
 
 const serverFrom = (...roles: string[]) => ({
@@ -46,7 +49,7 @@ const denied = () => log.entries.filter((e) => e.msg === 'denied connection');
 beforeAll(async () => {
   api = new ApiServerDouble();
   await api.start();
-  cluster = await SandboxCluster.create({ nodes: 1, families: ['IPv4'], pods: [server, client, keeper] });
+  cluster = await SandboxCluster.create({ nodes: 1, families: ['IPv4', 'IPv6'], pods: [server, client, keeper] });
   api.apply('Namespace', { metadata: { name: 'x' } });
   for (const p of [server, client, keeper]) api.apply('Pod', podObject(p) as never);
   const config: AgentConfig = {
@@ -87,12 +90,14 @@ test('a denied connection attempt is one JSON line, retransmissions included; a 
   // 2.5 s: the SYN is retransmitted after 1 s, and both reach the log group.
   expect(await cluster.probe(client, tcp, 2500, 'socket')).toBe(false);
   expect(await cluster.probe(client, udp, 300)).toBe(false);
-  await until('log lines', () => denied().length >= before + 2, 3000);
+  expect(await cluster.probe(client, tcp6, 300, 'socket')).toBe(false);
+  await until('log lines', () => denied().length >= before + 3, 3000);
   await new Promise((resolve) => setTimeout(resolve, 200));
   const lines = denied().slice(before);
   expect(lines.map(({ ts: _t, level: _l, ...rest }) => rest)).toEqual([
     { msg: 'denied connection', direction: 'ingress', src: 'x/client', dst: 'x/server', family: 'IPv4', protocol: 'TCP', port: 80, policies: ['x/server-from'] },
     { msg: 'denied connection', direction: 'ingress', src: 'x/client', dst: 'x/server', family: 'IPv4', protocol: 'UDP', port: 53, policies: ['x/server-from'] },
+    { msg: 'denied connection', direction: 'ingress', src: 'x/client', dst: 'x/server', family: 'IPv6', protocol: 'TCP', port: 80, policies: ['x/server-from'] },
   ]);
   expect(await agent.metrics.registry.getSingleMetricAsString('nftpol_denied_connections_logged_total')).toMatch(/\{namespace="x",direction="ingress"\} \d+/);
 
@@ -117,7 +122,7 @@ test('strict mode: held TCP and UDP connections a change denies end within 1 s, 
   await until('clients allowed', () => cluster.probe(client, tcp, 300, 'socket'));
   const held: { from: ScenarioPod; protocol: string; id: number }[] = [];
   for (const from of [client, keeper]) {
-    for (const target of [tcp, udp]) {
+    for (const target of [tcp, udp, tcp6]) {
       const id = await cluster.hold(from, target);
       expect(id).not.toBeNull();
       held.push({ from, protocol: target.protocol, id: id! });
@@ -149,6 +154,6 @@ test('strict mode: held TCP and UDP connections a change denies end within 1 s, 
   // Egress: the keeper may now send nothing. Its connections end too.
   api.apply('NetworkPolicy', { metadata: { namespace: 'x', name: 'keeper-no-egress' }, spec: { podSelector: { matchLabels: { role: 'keeper' } }, policyTypes: ['Egress'] } });
   const ofKeeper = held.filter((h) => h.from === keeper);
-  await until('the keeper\'s held connections to end', async () => !(await alive(ofKeeper[0]!)) && !(await alive(ofKeeper[1]!)), 1500);
+  await until('the keeper\'s held connections to end', async () => (await Promise.all(ofKeeper.map(alive))).every((ok) => !ok), 1500);
   expect(await agent.metrics.registry.getSingleMetricAsString('nftpol_strict_connections_ended_total')).toMatch(/direction="egress"\} [1-9]/);
 });

@@ -4,6 +4,7 @@
 // connection's first packet (`ct state new`), but a dropped SYN is retransmitted and each retransmission
 // is "new" again: the 5-tuple is remembered for a while so that one attempt is one line.
 import type { PolicyEngine } from '../engine/engine.js';
+import { canonicalIp } from '../model/ip.js';
 import type { Direction, ObjectKey } from '../model/types.js';
 import { DENY_LOG_PREFIX } from '../nft/denylog.js';
 import type { LoggedPacket } from './nflog.js';
@@ -67,7 +68,7 @@ export class DenyLog {
     this.recent.set(key, now);
     if (this.recent.size > DEDUPE_MAX) this.recent.delete(this.recent.keys().next().value!);
     if (seen) return;
-    const local = this.engine.ownerOf(direction === 'ingress' ? packet.dst : packet.src);
+    const local = this.owner(direction === 'ingress' ? packet.dst : packet.src);
     const policies = local === undefined ? [] : (this.engine.podAllow(local)?.[direction].policies ?? []);
     this.sink.denied(
       {
@@ -84,7 +85,12 @@ export class DenyLog {
   }
 
   private endpoint(ip: string): string {
-    return this.engine.ownerOf(ip) ?? ip;
+    return this.owner(ip) ?? ip;
+  }
+
+  /** The pod owning an address, looked up by the canonical text the engine keys pods by. */
+  private owner(ip: string): ObjectKey | undefined {
+    return this.engine.ownerOf(canonicalIp(ip) ?? ip);
   }
 
   private forgetBefore(cutoff: number): void {

@@ -9,6 +9,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import { networkInterfaces } from 'node:os';
 import { ruleMatches } from '../engine/decide.js';
 import type { PolicyEngine } from '../engine/engine.js';
+import { canonicalIp } from '../model/ip.js';
 import type { Direction, Protocol } from '../model/types.js';
 import { STRICT_CT_MARK } from '../nft/strict.js';
 import type { Conntrack, ConntrackEntry } from './conntrack.js';
@@ -31,8 +32,9 @@ export function staleConnections(engine: PolicyEngine, entries: readonly Conntra
   const stale: StaleConnection[] = [];
   for (const entry of entries) {
     if ((entry.mark & STRICT_CT_MARK) !== 0) continue; // ended already
-    const src = entry.original.src;
-    const dst = entry.reply.src;
+    // The engine keys pods by canonical address text; conntrack's spelling of IPv6 may differ.
+    const src = canonicalIp(entry.original.src) ?? entry.original.src;
+    const dst = canonicalIp(entry.reply.src) ?? entry.reply.src;
     const port = entry.reply.sport;
     const protocol = entry.protocol.toUpperCase() as Protocol;
     const srcPod = engine.ownerOf(src);
