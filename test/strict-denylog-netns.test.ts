@@ -156,4 +156,20 @@ test('strict mode: held TCP and UDP connections a change denies end within 1 s, 
   const ofKeeper = held.filter((h) => h.from === keeper);
   await until('the keeper\'s held connections to end', async () => (await Promise.all(ofKeeper.map(alive))).every((ok) => !ok), 1500);
   expect(await agent.metrics.registry.getSingleMetricAsString('nftpol_strict_connections_ended_total')).toMatch(/direction="egress"\} [1-9]/);
+
+  // Undone: both may talk again. A UDP flow that kept sending all along flows again (its packets kept
+  // its ended entry alive; the agent deletes it); the TCP ones were reset and stay closed.
+  const udpFlows = held.filter((h) => h.protocol === 'UDP');
+  let sending = true;
+  const senders = udpFlows.map(async (h) => {
+    while (sending) {
+      await alive(h);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  });
+  api.apply('NetworkPolicy', serverFrom('client', 'keeper'));
+  api.delete('NetworkPolicy', 'x', 'keeper-no-egress');
+  await until('the UDP flows to flow again', async () => (await Promise.all(udpFlows.map(alive))).every(Boolean), 1500);
+  sending = false;
+  await Promise.all(senders);
 });

@@ -2,7 +2,7 @@
 // the committed table would now deny are picked, judged after DNAT, never node-originated ones, a pod
 // talking to itself, or one already marked.
 import { parseConntrackLine, type ConntrackEntry } from '../src/agent/conntrack.js';
-import { staleConnections } from '../src/agent/strict.js';
+import { staleConnections, sweepPlan } from '../src/agent/strict.js';
 import { PolicyEngine } from '../src/engine/engine.js';
 import { normalizePolicy } from '../src/model/normalize.js';
 import { STRICT_CT_MARK } from '../src/nft/strict.js';
@@ -60,4 +60,13 @@ test('egress of a local source is judged on the real destination and port', () =
   const toWeb = entry(line('10.244.0.11', '10.244.1.12', 40000, 80));
   const toDb = entry(line('10.244.0.11', '10.96.0.10', 40001, 80, '10.244.0.10', 8080));
   expect(staleConnections(e, [toWeb, toDb], new Set())).toEqual([{ entry: toDb, direction: 'egress' }]);
+});
+
+test('ended connections that a change allows again are handed back (their entries deleted), those still denied are left', () => {
+  const e = engine();
+  const marked = (text: string) => entry(text.replace('mark=0', `mark=${STRICT_CT_MARK}`));
+  const nowAllowed = marked(line('10.244.0.11', '10.244.0.10', 40000, 8080));
+  const stillDenied = marked(line('10.244.1.12', '10.244.0.10', 40001, 8080));
+  const open = entry(line('10.244.0.11', '10.244.0.10', 40002, 8080));
+  expect(sweepPlan(e, [nowAllowed, stillDenied, open], new Set())).toEqual({ stale: [], readmitted: [nowAllowed] });
 });

@@ -44,6 +44,8 @@ export interface Conntrack {
   list(): Promise<ConntrackEntry[]>;
   /** Sets `bit` in the mark of each entry (found by its original tuple), keeping its other bits; how many it changed. */
   setMark(entries: readonly ConntrackEntry[], bit: number): Promise<number>;
+  /** Deletes the entries (by their original tuple); how many it deleted. */
+  remove(entries: readonly ConntrackEntry[]): Promise<number>;
 }
 
 /** The conntrack tool; `prefix` runs it through something (e.g. `ip netns exec <ns>` in tests). */
@@ -51,6 +53,24 @@ export function conntrackCommand(binary = 'conntrack', prefix: readonly string[]
   const run = async (args: string[]) => {
     const [file, ...rest] = [...prefix, binary, ...args];
     return execa(file!, rest, { reject: false, stdin: 'ignore' });
+  };
+  /**
+   * One process per entry: the tool selects by filter, and a sync that narrows access affects the
+   * connections of a few pods. A few run at once, so that a large batch stays within strict mode's second.
+   */
+  const forEach = async (entries: readonly ConntrackEntry[], command: string[], extra: string[]): Promise<number> => {
+    let done = 0;
+    const queue = [...entries];
+    const worker = async () => {
+      for (let e = queue.shift(); e; e = queue.shift()) {
+        const o = e.original;
+        const result = await run([...command, '-f', e.family === 'IPv6' ? 'ipv6' : 'ipv4', '-p', e.protocol, '-s', o.src, '-d', o.dst, '--sport', String(o.sport), '--dport', String(o.dport), ...extra]);
+        // Exit 1 with "0 flow entries" when the connection ended meanwhile: nothing to do.
+        if (result.exitCode === 0) done++;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
+    return done;
   };
   return {
     async list() {
@@ -65,23 +85,12 @@ export function conntrackCommand(binary = 'conntrack', prefix: readonly string[]
       }
       return entries;
     },
-    async setMark(entries, bit) {
-      // One process per entry: the tool updates by filter, and a sync that narrows access affects the
-      // connections of a few pods. Run a few at once so a large batch stays within strict mode's second.
-      let removed = 0;
-      const queue = [...entries];
-      const worker = async () => {
-        for (let e = queue.shift(); e; e = queue.shift()) {
-          const o = e.original;
-          // In update mode MARK/MASK zeroes the mask's bits and XORs MARK in: bit/bit sets just that bit.
-          const mark = `0x${bit.toString(16)}/0x${bit.toString(16)}`;
-          const result = await run(['-U', '-f', e.family === 'IPv6' ? 'ipv6' : 'ipv4', '-p', e.protocol, '-s', o.src, '-d', o.dst, '--sport', String(o.sport), '--dport', String(o.dport), '--mark', mark]);
-          // Exit 1 with "0 flow entries" when the connection ended meanwhile: nothing to do.
-          if (result.exitCode === 0) removed++;
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(4, queue.length) }, worker));
-      return removed;
+    setMark(entries, bit) {
+      // In update mode MARK/MASK zeroes the mask's bits and XORs MARK in: bit/bit sets just that bit.
+      return forEach(entries, ['-U'], ['--mark', `0x${bit.toString(16)}/0x${bit.toString(16)}`]);
+    },
+    remove(entries) {
+      return forEach(entries, ['-D'], []);
     },
   };
 }

@@ -22,33 +22,54 @@ export interface StaleConnection {
 }
 
 /**
- * The connections the node's table now denies, judged as the table judges a first packet: egress of the
- * source when it is a local pod, ingress of the destination when it is one (after DNAT: the reply's
- * source), a pod to itself always allowed. Traffic the node itself sends (`nodeAddresses`) takes the
- * output hook, which nftpol leaves alone, so it is never judged by ingress.
+ * The direction whose policies deny a connection now, or null when the table would let its first packet
+ * through: egress of the source when it is a local pod, ingress of the destination when it is one (after
+ * DNAT: the reply's source), a pod to itself always allowed. Traffic the node itself sends
+ * (`nodeAddresses`) takes the output hook, which nftpol leaves alone, so it is never judged by ingress.
  */
-export function staleConnections(engine: PolicyEngine, entries: readonly ConntrackEntry[], nodeAddresses: ReadonlySet<string>): StaleConnection[] {
+export function deniedBy(engine: PolicyEngine, entry: ConntrackEntry, nodeAddresses: ReadonlySet<string>): Direction | null {
   const local = engine.localPods();
+  // The engine keys pods by canonical address text; conntrack's spelling of IPv6 may differ.
+  const src = canonicalIp(entry.original.src) ?? entry.original.src;
+  const dst = canonicalIp(entry.reply.src) ?? entry.reply.src;
+  const port = entry.reply.sport;
+  const protocol = entry.protocol.toUpperCase() as Protocol;
+  const srcPod = engine.ownerOf(src);
+  const dstPod = engine.ownerOf(dst);
+  if (srcPod !== undefined && srcPod === dstPod) return null;
+  const egress = srcPod === undefined ? undefined : local.get(srcPod)?.egress;
+  if (egress?.isolated && !egress.rules.some((rule) => ruleMatches(engine, rule, dst, protocol, port))) return 'egress';
+  const ingress = dstPod === undefined || nodeAddresses.has(src) ? undefined : local.get(dstPod)?.ingress;
+  if (ingress?.isolated && !ingress.rules.some((rule) => ruleMatches(engine, rule, src, protocol, port))) return 'ingress';
+  return null;
+}
+
+export interface SweepPlan {
+  /** Open connections the table now denies: to be marked (ended). */
+  readonly stale: readonly StaleConnection[];
+  /**
+   * Marked connections the table allows again (a deny undone). Their entries are deleted: a UDP flow's
+   * packets keep refreshing its entry, so its mark would otherwise block it for as long as it sends.
+   * The next packet is new and meets the policies.
+   */
+  readonly readmitted: readonly ConntrackEntry[];
+}
+
+export function sweepPlan(engine: PolicyEngine, entries: readonly ConntrackEntry[], nodeAddresses: ReadonlySet<string>): SweepPlan {
   const stale: StaleConnection[] = [];
+  const readmitted: ConntrackEntry[] = [];
   for (const entry of entries) {
-    if ((entry.mark & STRICT_CT_MARK) !== 0) continue; // ended already
-    // The engine keys pods by canonical address text; conntrack's spelling of IPv6 may differ.
-    const src = canonicalIp(entry.original.src) ?? entry.original.src;
-    const dst = canonicalIp(entry.reply.src) ?? entry.reply.src;
-    const port = entry.reply.sport;
-    const protocol = entry.protocol.toUpperCase() as Protocol;
-    const srcPod = engine.ownerOf(src);
-    const dstPod = engine.ownerOf(dst);
-    if (srcPod !== undefined && srcPod === dstPod) continue;
-    const egress = srcPod === undefined ? undefined : local.get(srcPod)?.egress;
-    if (egress?.isolated && !egress.rules.some((rule) => ruleMatches(engine, rule, dst, protocol, port))) {
-      stale.push({ entry, direction: 'egress' });
-      continue;
-    }
-    const ingress = dstPod === undefined || nodeAddresses.has(src) ? undefined : local.get(dstPod)?.ingress;
-    if (ingress?.isolated && !ingress.rules.some((rule) => ruleMatches(engine, rule, src, protocol, port))) stale.push({ entry, direction: 'ingress' });
+    const direction = deniedBy(engine, entry, nodeAddresses);
+    const marked = (entry.mark & STRICT_CT_MARK) !== 0;
+    if (direction !== null && !marked) stale.push({ entry, direction });
+    if (direction === null && marked) readmitted.push(entry);
   }
-  return stale;
+  return { stale, readmitted };
+}
+
+/** The open connections the table now denies and that are not ended yet. */
+export function staleConnections(engine: PolicyEngine, entries: readonly ConntrackEntry[], nodeAddresses: ReadonlySet<string>): StaleConnection[] {
+  return [...sweepPlan(engine, entries, nodeAddresses).stale];
 }
 
 /** The addresses of the network namespace the agent runs in: the node's, for a hostNetwork DaemonSet. */
@@ -125,13 +146,15 @@ export class StrictMode {
     const start = process.hrtime.bigint();
     try {
       const entries = await this.conntrack.list();
-      const stale = staleConnections(this.engine, entries, this.nodeAddresses());
+      const { stale, readmitted } = sweepPlan(this.engine, entries, this.nodeAddresses());
       const marked = stale.length === 0 ? 0 : await this.conntrack.setMark(stale.map((s) => s.entry), STRICT_CT_MARK);
+      if (readmitted.length > 0) await this.conntrack.remove(readmitted);
       for (const s of stale) this.metrics.ended.inc({ direction: s.direction });
       this.metrics.sweeps.inc({ result: 'ok' });
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       this.metrics.duration.observe(ms / 1000);
       this.failures = 0;
+      if (readmitted.length > 0) this.log.info('strict mode: connections allowed again; their ended entries removed', { connections: readmitted.length });
       if (stale.length > 0) this.log.info('strict mode: ended connections a policy change denies', { connections: stale.length, marked, tracked: entries.length, durationMs: Number(ms.toFixed(2)) });
     } catch (error) {
       this.metrics.sweeps.inc({ result: 'error' });
