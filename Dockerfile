@@ -12,9 +12,10 @@ RUN npx tsc -p tsconfig.json \
  && find node_modules \( -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
 
 FROM node:24-bookworm-slim
-# nft talks netlink to the kernel; libnftables comes with it. No other tools.
+# nft talks netlink to the kernel; libnftables comes with it. conntrack (strict mode) and python3-minimal
+# (the denied-connection log's NFLOG helper: Node.js has no AF_NETLINK) are used only when their flags are on.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nftables \
+ && apt-get install -y --no-install-recommends nftables conntrack python3-minimal \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /src/package.json ./

@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-features bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
 
 all: build
 
@@ -28,8 +28,8 @@ test: typecheck unit e2e
 
 # System tools the sandbox cluster needs (Debian; the demo and the end-to-end tests run as root).
 deps:
-	@command -v nft >/dev/null && command -v ip >/dev/null && command -v curl >/dev/null && command -v python3 >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2 curl python3 procps >/dev/null)
+	@command -v nft >/dev/null && command -v ip >/dev/null && command -v curl >/dev/null && command -v python3 >/dev/null && command -v conntrack >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2 curl python3 procps conntrack >/dev/null)
 
 # The live demo: a two-node sandbox cluster, the seed examples' policies one by one, real packets.
 demo: deps build
@@ -76,7 +76,7 @@ scenario: build
 	@$(NODE) dist/e2e/runner/run.js "$(SCENARIO)" "$(OUT)"
 
 # Every scenario with the agents, and each again without them (AGENT=off control). Needs root.
-e2e: build
+e2e: deps build
 	$(NODE) dist/e2e/runner/suite.js
 
 # The container image. Its reference lives in one place, daemonset/daemonset.yaml; IMAGE=... builds another.
@@ -93,8 +93,12 @@ e2e-kind: build
 	$(NODE) dist/e2e/kind/run.js
 
 # Only the lifecycle cases (pod IP reuse, a pod that gets its IP late, policies changing under traffic).
-e2e-lifecycle: build
+e2e-lifecycle: deps build
 	$(NODE) dist/e2e/lifecycle/cases.js
+
+# What --strict-mode and --deny-log cost beside both off, in the same run (real nft and conntrack; needs root).
+bench-features: deps build
+	$(NODE) dist/bench/features.js
 
 bench-e2e: deps build
 	$(NODE) dist/bench/e2e.js

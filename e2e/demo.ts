@@ -1,9 +1,11 @@
 // make demo: nftpol enforcing the seed pages' policies with real packets. A two-node sandbox cluster with
 // the seed examples' pods (examples/seeds/pods.yaml), the real agent on each node; the connectivity
 // matrix before any policy, then each seed example's policies in turn, with the matrix and an
-// `nftpol explain` after each, a few of the agents' metrics, and everything removed at the end.
+// `nftpol explain` after each, a few of the denied-connection log's lines (--deny-log), a few of the
+// agents' metrics, and everything removed at the end. The agents also run with --strict-mode.
 import { execa } from 'execa';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
@@ -61,12 +63,28 @@ const QUESTIONS: Record<string, [string, string, number]> = {
   '04-production-isolation.yaml': ['production/frontend', 'production/backend', 8080],
 };
 
+// The agents' logs, to show the denied-connection lines they write (run.ts keeps them there).
+const logs = mkdtempSync(join(tmpdir(), 'nftpol-demo-'));
+process.env.NFTPOL_AGENT_LOGS = logs;
+const shown = new Map<string, number>();
+/** The denied-connection lines the agents wrote since the last call (at most `max`), and how many in all. */
+function newDenials(max: number): { lines: string[]; total: number } {
+  const lines: string[] = [];
+  for (const file of readdirSync(logs).sort()) {
+    const all = readFileSync(join(logs, file), 'utf8').split('\n').filter((l) => l.includes('"msg":"denied connection"'));
+    lines.push(...all.slice(shown.get(file) ?? 0));
+    shown.set(file, all.length);
+  }
+  return { lines: lines.slice(0, max), total: lines.length };
+}
+
 const { scenario } = demoScenario();
 const model = new ScenarioModel(scenario);
 const pods = scenario.pods.map((p) => p.key);
 console.log(`nftpol demo: ${scenario.pods.length} pods on ${scenario.nodes} nodes (network namespaces), one nftpol agent per node\n`);
 const started = Date.now();
 const output = await runScenario(scenario, false, {
+  agentArgs: ['--deny-log', '--strict-mode'],
   afterStep: async (step, result) => {
     model.apply(step);
     console.log(`=== ${step.name}${step.apply.length ? `: ${step.apply.map((p) => (p.metadata as { name: string }).name).join(', ')}` : ''} (enforced ${(result.settleSeconds * 1000).toFixed(0)} ms after the API write)`);
@@ -82,13 +100,20 @@ const output = await runScenario(scenario, false, {
       console.log(`$ nftpol explain --from ${from} --to ${to} --port ${port}/TCP`);
       console.log(explainText({ from, to, port: { port, protocol: 'TCP' }, family: 'IPv4' }, verdict));
     }
+    const denials = newDenials(3);
+    if (denials.total > 0) {
+      console.log(`denied-connection log (--deny-log): ${denials.total} lines from both agents for this step's probes (at most 20 a second per node), the first ${denials.lines.length}:`);
+      for (const line of denials.lines) console.log(`  ${line}`);
+      console.log();
+    }
   },
   beforeDestroy: async (cluster) => {
     const metrics = await execa('ip', ['netns', 'exec', cluster.node(1), 'curl', '-s', 'http://127.0.0.1:9745/metrics'], { reject: false });
-    const wanted = /^nftpol_(sync_duration_seconds_count|network_programming_duration_seconds_(sum|count)|local_pods|nft_chains|nft_set_elements|denied_packets)/;
+    const wanted = /^nftpol_(sync_duration_seconds_count|network_programming_duration_seconds_(sum|count)|local_pods|nft_chains|nft_set_elements|denied_packets|denied_connections_(logged|suppressed)_total|strict_sweeps_total)/;
     console.log('=== a few metrics of the agent on node-1 (curl http://127.0.0.1:9745/metrics)');
     console.log(String(metrics.stdout).split('\n').filter((l) => wanted.test(l)).join('\n'));
   },
 });
+if (existsSync(logs)) rmSync(logs, { recursive: true, force: true });
 const mismatches = output.steps.flatMap((s) => s.mismatches).length;
 console.log(`\ndone in ${((Date.now() - started) / 1000).toFixed(1)} s; the sandbox cluster is removed${mismatches ? `; ${mismatches} mismatches` : ''}`);

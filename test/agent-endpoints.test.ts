@@ -4,10 +4,11 @@ import { jest } from '@jest/globals';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
 import { Agent, type AgentConfig } from '../src/agent/agent.js';
 import { memoryLogger } from '../src/agent/log.js';
-import { agentConfig, policyLimitOptions, DEFAULT_HEALTHZ_ADDRESS, DEFAULT_METRICS_ADDRESS, type AgentFlags } from '../src/cli/agent-command.js';
+import { agentConfig, DEFAULT_HEALTHZ_ADDRESS, DEFAULT_METRICS_ADDRESS, type AgentFlags } from '../src/cli/agent-command.js';
 import { UsageError } from '../src/cli/offline.js';
 import { denyCounterName } from '../src/nft/compile.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
+import { BASE_AGENT_FLAGS } from './support/agent-flags.js';
 import { RecordingRunner } from './support/nft.js';
 
 jest.setTimeout(30_000);
@@ -94,11 +95,8 @@ test('/metrics on the metrics address only; /healthz and /readyz on the healthz 
   expect(await fetchText(healthz, '/metrics')).toEqual({ status: 404, text: 'not found: this address serves /healthz, /readyz\n' });
 });
 
-/** The limit flags at their defaults, as commander would hand them over. */
-const policyLimitFlagDefaults = Object.fromEntries(policyLimitOptions().map((o) => [o.attributeName(), o.defaultValue as number])) as Pick<AgentFlags, 'maxPolicyRules' | 'maxPolicyPeers' | 'maxPolicyPorts' | 'maxPolicyExcepts' | 'maxSelectorValues'>;
-
 describe('the bind flags', () => {
-  const base: AgentFlags = { nodeName: 'n', table: 'nftpol', denyAction: 'drop', counterReadInterval: 10_000, fullResyncPeriod: 300_000, apiUnreachableGrace: 120_000, watchStallTimeout: 180_000, logLevel: 'info', ...policyLimitFlagDefaults };
+  const base: AgentFlags = BASE_AGENT_FLAGS;
 
   test('defaults: metrics on every address, probes on loopback only', () => {
     expect(DEFAULT_METRICS_ADDRESS).toEqual({ host: '0.0.0.0', port: 9745 });

@@ -89,6 +89,8 @@ export interface LifecycleCase {
   /** Pods whose slot starts empty in the API. */
   readonly emptySlots: readonly string[];
   readonly body: (ctx: LifecycleContext) => Promise<void>;
+  /** Flags added to the agents' DaemonSet arguments. */
+  readonly agentArgs?: readonly string[];
 }
 
 function cluster(name: string, pods: readonly Record<string, unknown>[]): Scenario {
@@ -288,13 +290,85 @@ const establishedSurvives: LifecycleCase = {
   },
 };
 
-export const LIFECYCLE_CASES: readonly LifecycleCase[] = [ipReuse, lateIp, trafficDuringChanges, establishedSurvives];
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * The case above inverted, with --strict-mode: held TCP and UDP connections from a client on the other
+ * node and a neighbour on the server's node end when a change denies them (ingress), and when the
+ * client's own egress is closed (egress), while a keeper's connections, still allowed, go on. Each flow
+ * is pinged every few milliseconds; the time from the API write to its last echo is the measure.
+ */
+const establishedEndStrict: LifecycleCase = {
+  name: 'lifecycle-strict-mode-ends-denied-connections',
+  agentArgs: ['--strict-mode'],
+  scenario: cluster('lifecycle-strict-mode-ends-denied-connections', [
+    { namespace: 'x', name: 'server', labels: { role: 'server' }, node: 1, ports: [{ port: 80, protocol: 'TCP' }, { port: 53, protocol: 'UDP' }] },
+    { namespace: 'x', name: 'client', labels: { role: 'client' }, node: 0 },
+    { namespace: 'x', name: 'neighbour', labels: { role: 'client' }, node: 1 },
+    { namespace: 'x', name: 'keeper', labels: { role: 'keeper' }, node: 0 },
+  ]),
+  emptySlots: [],
+  async body(ctx) {
+    const serverFrom = (roles: string[]) =>
+      policy('server-from', { podSelector: role('server'), ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: 'role', operator: 'In', values: roles }] } }] }] });
+    const clientNoEgress = policy('client-no-egress', { podSelector: role('client'), policyTypes: ['Egress'] });
+    const ip = ctx.pod('x/server').ips[0]!;
+    const targets = [{ ip, port: 80, protocol: 'TCP' as const }, { ip, port: 53, protocol: 'UDP' as const }];
+    const lastEchoMs: number[] = [];
+    const ROUNDS = 5;
+    for (let round = 0; round < ROUNDS; round++) {
+      const egressRound = round % 2 === 1;
+      await ctx.apply('NetworkPolicy', serverFrom(['client', 'keeper']));
+      if (egressRound) await ctx.deletePolicy('client-no-egress').catch(() => undefined);
+      await ctx.settle('clients allowed');
+      const flows: { from: string; protocol: string; id: number; denied: boolean; last: number }[] = [];
+      for (const from of ['x/client', 'x/neighbour', 'x/keeper']) {
+        for (const target of targets) {
+          const id = await ctx.run.cluster.hold(ctx.pod(from), target);
+          if (id === null) ctx.failures.push(`round ${round + 1}: ${from} could not open a ${target.protocol} connection while allowed`);
+          else flows.push({ from, protocol: target.protocol, id, denied: from !== 'x/keeper', last: 0 });
+        }
+      }
+      let stop = false;
+      const pingers = flows.map(async (flow) => {
+        while (!stop) {
+          if (await ctx.run.cluster.ping(ctx.pod(flow.from), flow.id, 100)) flow.last = Date.now();
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Odd rounds close the clients' egress; even rounds the server's ingress to them.
+      const written = Date.now();
+      await ctx.apply('NetworkPolicy', egressRound ? clientNoEgress : serverFrom(['keeper']));
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      stop = true;
+      await Promise.all(pingers);
+      for (const flow of flows) {
+        const what = `round ${round + 1} (${egressRound ? 'egress' : 'ingress'} deny): ${flow.from} ${flow.protocol}`;
+        if (!flow.denied) {
+          if (Date.now() - flow.last > 300) ctx.failures.push(`${what}: still allowed, but stopped flowing`);
+        } else {
+          const ms = flow.last - written;
+          lastEchoMs.push(ms);
+          if (ms > 1000) ctx.failures.push(`${what}: kept flowing ${ms} ms after the write`);
+        }
+      }
+      await ctx.deletePolicy('client-no-egress').catch(() => undefined);
+    }
+    const sorted = [...lastEchoMs].sort((a, b) => a - b);
+    console.log(`     API write to a denied flow's last echo (${sorted.length} flows, TCP and UDP, both directions): p50 ${percentile(sorted, 50)} ms, p99 ${percentile(sorted, 99)} ms, max ${sorted.at(-1)} ms`);
+  },
+};
+
+export const LIFECYCLE_CASES: readonly LifecycleCase[] = [ipReuse, lateIp, trafficDuringChanges, establishedSurvives, establishedEndStrict];
 
 let current: SandboxCluster | undefined;
 
 /** Runs one case in a fresh sandbox cluster; returns its failures (empty: passed). */
 export async function runLifecycle(c: LifecycleCase): Promise<string[]> {
-  const run = await SandboxRun.start(c.scenario, false, (cluster) => (current = cluster), (pod) => (c.emptySlots.includes(pod.key) ? null : podObject(pod)));
+  const run = await SandboxRun.start(c.scenario, false, (cluster) => (current = cluster), (pod) => (c.emptySlots.includes(pod.key) ? null : podObject(pod)), c.agentArgs);
   try {
     const ctx = new LifecycleContext(run);
     await c.body(ctx);
@@ -309,6 +383,7 @@ export async function runAllLifecycles(): Promise<boolean> {
   let ok = true;
   for (const c of LIFECYCLE_CASES) {
     const t = Date.now();
+    if (process.env.LIFECYCLE_CASE && !c.name.includes(process.env.LIFECYCLE_CASE)) continue;
     const failures = await runLifecycle(c);
     ok &&= failures.length === 0;
     console.log(`${failures.length > 0 ? 'FAIL' : 'ok  '} ${c.name} (${((Date.now() - t) / 1000).toFixed(1)} s)`);

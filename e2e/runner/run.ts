@@ -115,6 +115,8 @@ export interface RunHooks {
   readonly afterStep?: (step: Step, output: StepOutput, cluster: SandboxCluster) => Promise<void>;
   /** The run is done, the cluster still up. */
   readonly beforeDestroy?: (cluster: SandboxCluster) => Promise<void>;
+  /** Flags added to the DaemonSet's arguments (the demo turns on the denied-connection log). */
+  readonly agentArgs?: readonly string[];
 }
 
 /** A sandbox cluster with the API double in its fabric and (unless agentOff) the agent in every node. */
@@ -137,6 +139,8 @@ export class SandboxRun {
     agentOff: boolean,
     onCluster?: (cluster: SandboxCluster) => void,
     initialPod: (pod: ScenarioPod) => V1Pod | null = podObject,
+    /** Flags added to the DaemonSet's arguments (a lifecycle case that needs e.g. --strict-mode). */
+    extraAgentArgs: readonly string[] = [],
   ): Promise<SandboxRun> {
     await checkTools(scenario);
     const services = serviceAddresses(scenario);
@@ -158,7 +162,7 @@ export class SandboxRun {
           new AgentProcess(
             // The DaemonSet's own arguments (plus the kubeconfig the service account stands for there);
             // NODE_NAME as the downward API sets it.
-            cluster.spawn(cluster.node(i), process.execPath, [CLI, ...args, '--kubeconfig', kubeconfig], { NODE_NAME: nodeName(i) }),
+            cluster.spawn(cluster.node(i), process.execPath, [CLI, ...args, ...extraAgentArgs, '--kubeconfig', kubeconfig], { NODE_NAME: nodeName(i) }),
             // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
             process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
           ),
@@ -190,7 +194,7 @@ export class SandboxRun {
 }
 
 export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}): Promise<RunOutput> {
-  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster);
+  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster, undefined, hooks.agentArgs);
   const { cluster, services } = run;
   try {
     const steps: StepOutput[] = [];

@@ -7,12 +7,13 @@
 // Probe answer:   {"id": 1, "ok": true}
 // Long-lived connections: {"id": 2, "ip": ..., "port": 80, "protocol": "TCP", "timeoutMs": 400, "client": "hold"}
 // opens a TCP connection and keeps it (answer ok when it is up; the id names it); {"id": 3, "ping": 2,
-// "timeoutMs": 400} sends a byte over held connection 2 and answers ok when the echo comes back.
+// "timeoutMs": 400} sends a byte over held connection 2 and answers ok when the echo comes back. With
+// "protocol": "UDP", a held connection is a connected UDP socket, and a ping a datagram and its answer.
 // TCP probes are HTTP requests made with curl, as the same checks are made on a real cluster (client
 // "curl", the default); client "socket" is a bare connect, for benchmarks that probe every few
 // milliseconds and would measure curl's start-up instead of the verdict.
 import { execFile } from 'node:child_process';
-import { createSocket } from 'node:dgram';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 
@@ -81,6 +82,38 @@ function probeUdp(ip: string, port: number, timeoutMs: number): Promise<boolean>
 }
 
 const held = new Map<number, Socket>();
+/** Held UDP "connections": one socket, one source port, a datagram each way per ping (conntrack tracks it). */
+const heldUdp = new Map<number, UdpSocket>();
+
+/** Sends one datagram and resolves true when any answer comes back in time. */
+function udpExchange(socket: UdpSocket, text: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.off('message', answered);
+      resolve(false);
+    }, timeoutMs);
+    function answered(): void {
+      clearTimeout(timer);
+      resolve(true);
+    }
+    socket.once('message', answered);
+    socket.send(text);
+  });
+}
+
+function holdUdp(id: number, ip: string, port: number, timeoutMs: number): Promise<boolean> {
+  const socket = createSocket(ip.includes(':') ? 'udp6' : 'udp4');
+  socket.on('error', () => undefined);
+  return new Promise((resolve) => {
+    socket.connect(port, ip, () => {
+      void udpExchange(socket, 'HOLD\n', timeoutMs).then((ok) => {
+        if (ok) heldUdp.set(id, socket);
+        else socket.close();
+        resolve(ok);
+      });
+    });
+  });
+}
 
 function hold(id: number, ip: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -103,6 +136,8 @@ function hold(id: number, ip: string, port: number, timeoutMs: number): Promise<
 }
 
 function ping(heldId: number, timeoutMs: number): Promise<boolean> {
+  const udp = heldUdp.get(heldId);
+  if (udp) return udpExchange(udp, 'x', timeoutMs);
   const socket = held.get(heldId);
   if (!socket || socket.destroyed) return Promise.resolve(false);
   return new Promise((resolve) => {
@@ -137,7 +172,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     return;
   }
   if (request.client === 'hold') {
-    void hold(request.id, request.ip, request.port, request.timeoutMs).then(answer);
+    void (request.protocol === 'UDP' ? holdUdp : hold)(request.id, request.ip, request.port, request.timeoutMs).then(answer);
     return;
   }
   const probe = request.protocol === 'UDP' ? probeUdp : request.client === 'socket' ? probeTcp : probeCurl;

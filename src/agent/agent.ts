@@ -11,12 +11,16 @@ import type { NftRunner } from '../nft/executor.js';
 import { WATCHED_KINDS, type WatchedKind } from '../watch/kube.js';
 import { DEFAULT_BACKOFF, Reflector, type BackoffOptions, type ListerWatcher, type WatchFailure } from '../watch/reflector.js';
 import { FairQueue } from './fairqueue.js';
+import type { DenyLogOptions } from '../nft/denylog.js';
+import { conntrackCommand, type Conntrack } from './conntrack.js';
+import { startDenyLog, type DenyLogRuntime, type NflogListen } from './denylog-agent.js';
 import { feedHandler } from './feed.js';
 import { bridgeBypass, type BridgeFacts } from './hostcheck.js';
 import type { Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { Reconciler } from './reconciler.js';
 import { SharedRead } from './shared-read.js';
+import { StrictMode, strictMetrics } from './strict.js';
 
 export const VERSION = '0.1.0';
 
@@ -48,6 +52,10 @@ export interface AgentConfig {
   readonly watchStallTimeoutMs?: number;
   /** What one NetworkPolicy may cost (model/limits.ts); DEFAULT_POLICY_LIMITS when absent. */
   readonly policyLimits?: PolicyLimits;
+  /** After each sync that changed the table, end the open connections it now denies (strict.ts). */
+  readonly strictMode?: boolean;
+  /** Log denied connections (denylog.ts); off when absent. */
+  readonly denyLog?: DenyLogOptions;
 }
 
 export const DEFAULT_COUNTER_READ_INTERVAL_MS = 10_000;
@@ -65,6 +73,10 @@ export interface AgentDeps {
   readonly log: Logger;
   /** Facts about bridged pod traffic (minikube --cni=bridge); checked at start and at every full resync. */
   readonly bridgeFacts?: () => Promise<BridgeFacts>;
+  /** Strict mode's access to connection tracking (default: the conntrack tool). */
+  readonly conntrack?: Conntrack;
+  /** The denied-connection log's NFLOG listener (default: the Python helper in nflog.ts). */
+  readonly nflog?: NflogListen;
 }
 
 export class Agent {
@@ -81,13 +93,15 @@ export class Agent {
   private bridgeWarning: string | null = null;
   private readonly counters: SharedRead<Map<string, number>> | null;
   private readonly exposition: SharedRead<string>;
+  readonly strict: StrictMode | null;
+  denyLog: DenyLogRuntime | null = null;
 
   constructor(
     readonly config: AgentConfig,
     private readonly deps: AgentDeps,
   ) {
     this.engine = new PolicyEngine(config.nodeName);
-    this.dataplane = new Dataplane(this.engine, deps.runner, { table: config.table, denyAction: config.denyAction });
+    this.dataplane = new Dataplane(this.engine, deps.runner, { table: config.table, denyAction: config.denyAction, ...(config.denyLog ? { denyLog: config.denyLog } : {}), ...(config.strictMode ? { strictMode: true } : {}) });
     const counterInterval = config.counterReadIntervalMs ?? DEFAULT_COUNTER_READ_INTERVAL_MS;
     const listCounters = deps.runner.listCounters?.bind(deps.runner);
     this.counters = listCounters
@@ -100,6 +114,7 @@ export class Agent {
     this.exposition = new SharedRead(() => this.metrics.registry.metrics(), { intervalMs: Math.min(EXPOSITION_REUSE_MS, counterInterval), maxWaitMs: 10_000 }, (outcome) => {
       if (!outcome.ok) deps.log.warn('could not render /metrics', { error: String(outcome.error) });
     });
+    this.strict = config.strictMode ? new StrictMode(this.engine, deps.conntrack ?? conntrackCommand(), strictMetrics(this.metrics.registry), deps.log) : null;
     this.metrics.buildInfo.set({ version: VERSION, node: config.nodeName }, 1);
     this.reconciler = new Reconciler(this.engine, this.dataplane, deps.runner, this.metrics, deps.log, {
       table: config.table,
@@ -107,6 +122,7 @@ export class Agent {
       backoff: config.backoff ?? { initialMs: 500, maxMs: 30_000 },
       // What has reached the engine, not only what the reflectors have read: a sync enforces only that.
       versions: () => Object.fromEntries(this.reflectors.map((r) => [r.kind, this.queue.appliedVersion(r.kind, r.version)])),
+      ...(this.strict ? { afterSync: () => this.strict!.request() } : {}),
     });
     this.queue = new FairQueue({
       sliceMs: 10,
@@ -228,6 +244,17 @@ export class Agent {
     }
     const { ports } = this;
     this.deps.log.info('agent started', { node: this.config.nodeName, table: this.config.table, metrics: `${m.host}:${ports.metrics}`, healthz: `${h.host}:${ports.healthz}`, version: VERSION });
+    if (this.config.denyLog) {
+      const counters = this.counters;
+      this.denyLog = startDenyLog(this.engine, this.config.denyLog, this.deps.log, this.metrics.registry, counters ? () => counters.get() : null, this.deps.nflog);
+      // Not fatal: policies are enforced with or without the log; the listener retries by itself. Nor may
+      // a helper that never answers hold up the start.
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no answer from the NFLOG helper within 5 s')), 5_000)));
+      await Promise.race([this.denyLog.ready, timeout])
+        .catch((error: unknown) => this.deps.log.error('denied-connection log: cannot listen yet; retrying', { error: String(error) }))
+        .finally(() => clearTimeout(timer));
+    }
     for (const reflector of this.reflectors) reflector.start();
     if (this.deps.bridgeFacts) {
       await this.checkBridges();
@@ -257,6 +284,8 @@ export class Agent {
     if (this.hostCheckTimer) clearInterval(this.hostCheckTimer);
     for (const reflector of this.reflectors) reflector.stop();
     await this.reconciler.stop();
+    this.strict?.stop();
+    this.denyLog?.stop();
     const servers = new Set(this.servers ? [this.servers.metrics, this.servers.healthz] : []);
     await Promise.all([...servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     this.deps.log.info('agent stopped; the nftpol table stays in place');

@@ -15,6 +15,8 @@ export interface ReconcilerOptions {
   readonly backoff: BackoffOptions;
   /** The resourceVersion each watch had reached, logged with each sync (so a caller can tell a write is enforced). */
   readonly versions?: () => Record<string, string>;
+  /** Called after each successful sync that changed the table (strict mode ends what it now denies). */
+  readonly afterSync?: () => void;
 }
 
 export class Reconciler {
@@ -106,6 +108,7 @@ export class Reconciler {
       this.failures = 0;
       this.lastSyncOk = true;
       this.firstSyncDone ||= result.mode === 'full';
+      if (result.lines > 0) this.options.afterSync?.();
       this.log.info('sync', {
         mode: result.mode,
         lines: result.lines,

@@ -99,7 +99,25 @@ export interface AgentFlags extends PolicyLimitFlags {
   readonly apiUnreachableGrace: number;
   readonly watchStallTimeout: number;
   readonly logLevel: Level;
+  readonly strictMode?: boolean;
+  readonly denyLog?: boolean;
+  readonly denyLogRate?: number;
+  readonly denyLogGroup?: number;
 }
+
+/** A whole number within bounds, for numeric flags. */
+export function parseIntIn(name: string, min: number, max: number): (text: string) => number {
+  return (text) => {
+    const n = Number(text);
+    if (!/^\d+$/.test(text.trim()) || n < min || n > max) throw new UsageError(`${name} "${text}": want a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+/** Logged denied connections per second per node, by default: enough to see what is blocked, bounded CPU. */
+export const DEFAULT_DENY_LOG_RATE = 20;
+/** NFLOG groups are per node (network namespace); this one is the metrics port, unlikely to be taken. */
+export const DEFAULT_DENY_LOG_GROUP = 9745;
 
 export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentConfig {
   const nodeName = flags.nodeName ?? env.NODE_NAME;
@@ -127,6 +145,8 @@ export function agentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): AgentCon
     apiUnreachableGraceMs: flags.apiUnreachableGrace,
     watchStallTimeoutMs: flags.watchStallTimeout,
     policyLimits: policyLimitsOf(flags),
+    ...(flags.strictMode ? { strictMode: true } : {}),
+    ...(flags.denyLog ? { denyLog: { group: flags.denyLogGroup ?? DEFAULT_DENY_LOG_GROUP, ratePerSecond: flags.denyLogRate ?? DEFAULT_DENY_LOG_RATE } } : {}),
   };
 }
 

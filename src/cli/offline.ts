@@ -1,6 +1,7 @@
 // The offline subcommands: answers from manifests, no cluster. Each returns its output and exit code so
 // that tests call them directly; main.ts only wires them to the command line.
 import { readFileSync } from 'node:fs';
+import type { DenyLogOptions } from '../nft/denylog.js';
 import { decide, type Endpoint, type SideVerdict, type Verdict } from '../engine/decide.js';
 import { connectivityMatrix, formatMatrix } from '../engine/matrix.js';
 import { buildCluster, type ManifestCluster } from '../manifests/cluster.js';
@@ -170,6 +171,9 @@ export interface RenderOptions {
   readonly table: string;
   readonly denyAction: DenyAction;
   readonly limits?: PolicyLimits;
+  /** The agent's --strict-mode and --deny-log, which add rules to the table. */
+  readonly strictMode?: boolean;
+  readonly denyLog?: DenyLogOptions;
 }
 
 /** The nft script nftpol would apply on a node: the full replacement, or the diff from older manifests. */
@@ -179,7 +183,7 @@ export function renderCommand(options: RenderOptions): CommandResult {
     const nodes = [...new Set([...cluster.engine.allPods()].map((p) => p.node).filter(Boolean))].sort();
     throw new UsageError(`no pod of the manifests runs on node "${options.node}" (nodes: ${nodes.join(', ') || 'none'}; set spec.nodeName)`);
   }
-  const table = { table: options.table, denyAction: options.denyAction };
+  const table = { table: options.table, denyAction: options.denyAction, ...(options.strictMode ? { strictMode: true } : {}), ...(options.denyLog ? { denyLog: options.denyLog } : {}) };
   const desired = compileTable(cluster.engine, table);
   if (options.diff.length === 0) return { stdout: renderFull(desired, table), stderr, code: 0 };
   const older = loadCluster(options.diff, options.node, options.limits);

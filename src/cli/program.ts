@@ -2,7 +2,7 @@
 // run by main.ts; tests read the agent's flags from it (the DaemonSet may pass only flags that exist).
 import { Command, Option } from 'commander';
 import { ScenarioError } from '../scenario/format.js';
-import { parseDuration, parseLevel, parseListen, policyLimitOptions, policyLimitsOf, runAgent, runCleanup, type AgentFlags, type PolicyLimitFlags } from './agent-command.js';
+import { DEFAULT_DENY_LOG_GROUP, DEFAULT_DENY_LOG_RATE, parseDuration, parseIntIn, parseLevel, parseListen, policyLimitOptions, policyLimitsOf, runAgent, runCleanup, type AgentFlags, type PolicyLimitFlags } from './agent-command.js';
 import {
   explainCommand,
   matrixCommand,
@@ -86,8 +86,23 @@ export function buildProgram(): Command {
     .addOption(new Option('--diff <path>', 'older manifests (repeatable): print only the transaction from them to -f').argParser(collect(String)).default([], 'none'))
     .option('--table <name>', 'nftables table name (inet family)', parseTableName, 'nftpol')
     .addOption(new Option('--deny-action <action>', 'what denied packets get').choices(['drop', 'reject']).default('drop'))
-    .action((opts: PolicyLimitFlags & { filename: string[]; node: string; diff: string[]; table: string; denyAction: 'drop' | 'reject' }) =>
-      run(() => renderCommand({ files: opts.filename, node: opts.node, diff: opts.diff, table: opts.table, denyAction: opts.denyAction, limits: policyLimitsOf(opts) })),
+    .option('--strict-mode', "the rules the agent's --strict-mode adds")
+    .option('--deny-log', "the rules the agent's --deny-log adds")
+    .addOption(new Option('--deny-log-rate <n>', 'as the agent flag').argParser(parseIntIn('--deny-log-rate', 1, 100_000)).default(DEFAULT_DENY_LOG_RATE))
+    .addOption(new Option('--deny-log-group <n>', 'as the agent flag').argParser(parseIntIn('--deny-log-group', 0, 65535)).default(DEFAULT_DENY_LOG_GROUP))
+    .action((opts: PolicyLimitFlags & { filename: string[]; node: string; diff: string[]; table: string; denyAction: 'drop' | 'reject'; strictMode?: boolean; denyLog?: boolean; denyLogRate: number; denyLogGroup: number }) =>
+      run(() =>
+        renderCommand({
+          files: opts.filename,
+          node: opts.node,
+          diff: opts.diff,
+          table: opts.table,
+          denyAction: opts.denyAction,
+          limits: policyLimitsOf(opts),
+          ...(opts.strictMode ? { strictMode: true } : {}),
+          ...(opts.denyLog ? { denyLog: { group: opts.denyLogGroup, ratePerSecond: opts.denyLogRate } } : {}),
+        }),
+      ),
     );
 
   program
@@ -105,6 +120,10 @@ export function buildProgram(): Command {
     .addOption(new Option('--api-unreachable-grace <duration>', 'how long the API server may be unreachable before /readyz fails').argParser(parseDuration).default(120_000, '2m'))
     .addOption(new Option('--watch-stall-timeout <duration>', 'a watch without any event or bookmark for this long is restarted and counted as stalled').argParser(parseDuration).default(180_000, '3m'))
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').argParser(parseLevel).default('info'))
+    .option('--strict-mode', 'a deny also ends connections that are already open (within 1 s of the change; needs the conntrack tool)')
+    .option('--deny-log', 'log one JSON line per denied connection attempt (NFLOG; needs python3)')
+    .addOption(new Option('--deny-log-rate <n>', 'log at most n denied connections per second per node; the rest are counted').argParser(parseIntIn('--deny-log-rate', 1, 100_000)).default(DEFAULT_DENY_LOG_RATE))
+    .addOption(new Option('--deny-log-group <n>', 'the NFLOG group the kernel sends logged packets to').argParser(parseIntIn('--deny-log-group', 0, 65535)).default(DEFAULT_DENY_LOG_GROUP))
     .action(async (opts: AgentFlags) => {
       try {
         await runAgent(opts);

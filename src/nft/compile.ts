@@ -8,6 +8,7 @@ import type { PolicyEngine } from '../engine/engine.js';
 import type { PeerSetDef } from '../engine/peerset.js';
 import { cidrText, familyOf, parseCidr } from '../model/ip.js';
 import type { Direction, ObjectKey, Protocol } from '../model/types.js';
+import { denyLogJump, type DenyLogOptions } from './denylog.js';
 import { blockRanges, rangeElement } from './intervals.js';
 import { objectName } from './names.js';
 import { emptyState, MAPS, SELF_SETS, DISPATCH_MAPS, type CounterMap, type DispatchMap, type NftChain, type NftSet, type TableState } from './state.js';
@@ -16,6 +17,8 @@ export type DenyAction = 'drop' | 'reject';
 
 export interface CompileOptions {
   readonly denyAction: DenyAction;
+  /** Send the first packet of each denied connection to the agent's log (off when absent). */
+  readonly denyLog?: DenyLogOptions;
 }
 
 type Fam = 'v4' | 'v6';
@@ -135,6 +138,7 @@ export function policyChain(allow: PodAllow, direction: Direction, options: Comp
   // Count the denied packet against the local pod (its address picks its counter), then deny it.
   const own = direction === 'egress' ? 'saddr' : 'daddr';
   const counters = direction === 'egress' ? 'deny-out' : 'deny-in';
+  if (options.denyLog) lines.push(denyLogJump(direction));
   for (const fam of families) lines.push(`counter name ${IP_KEYWORD[fam]} ${own} map @${counters}-${fam}`);
   if (options.denyAction === 'reject') lines.push('meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited');
   else lines.push('drop');

@@ -2,11 +2,17 @@
 // earlier run left) and the incremental transaction between two states. Every name in a script comes from
 // names.ts or compile.ts and every element from parsed addresses and numbers, so nothing a user wrote is
 // ever pasted in.
+import { denyLogObjects, type DenyLogOptions } from './denylog.js';
+import { strictRules } from './strict.js';
 import { counterNames, isCounterMap, MAPS, setType, type MapName, type NftChain, type NftSet, type TableState } from './state.js';
 
 /** Where nftpol hooks and why (see README "Dataplane"). */
 export interface TableOptions {
   readonly table: string;
+  /** The log chains policy chains jump to (see denylog.ts); absent when the log is off. */
+  readonly denyLog?: DenyLogOptions;
+  /** Strict mode: end the connections the agent marked (see strict.ts). */
+  readonly strictMode?: boolean;
 }
 
 const ELEMENTS_PER_LINE = 64;
@@ -32,8 +38,8 @@ const ND_TYPES = 'nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-n
  * network addresses), where only the pod's egress applies. Node-originated traffic takes `output`, which
  * nftpol leaves alone: a pod's own node may always reach it.
  */
-function baseChains(): string[] {
-  const first = ['ct state established,related accept', `icmpv6 type { ${ND_TYPES} } accept`];
+function baseChains(strictMode = false): string[] {
+  const first = [...(strictMode ? strictRules() : []), 'ct state established,related accept', `icmpv6 type { ${ND_TYPES} } accept`];
   const egress = ['ip saddr vmap @egress-v4', 'ip6 saddr vmap @egress-v6'];
   return [
     '  chain forward {',
@@ -76,6 +82,7 @@ function sorted<T>(items: Iterable<T>, key: (t: T) => string): T[] {
 export function renderFull(state: TableState, options: TableOptions): string {
   const t = options.table;
   const lines = [`add table inet ${t}`, `delete table inet ${t}`, `table inet ${t} {`];
+  if (options.denyLog) lines.push(...denyLogObjects(options.denyLog));
   for (const counter of [...counterNames(state)].sort()) lines.push(`  counter ${counter} { }`);
   for (const set of sorted(state.sets.values(), (s) => s.name)) {
     if (set.elements.size === 0) {
@@ -92,7 +99,7 @@ export function renderFull(state: TableState, options: TableOptions): string {
     if (entries.length === 0) lines.push(`  map ${map} { type ${mapType(map)}; }`);
     else lines.push(`  map ${map} {`, `    type ${mapType(map)};`, '    elements = {', ...elementLines(entries, '      ').map((l, i, a) => (i < a.length - 1 ? `${l},` : l)), '    }', '  }');
   }
-  lines.push(...baseChains(), '}');
+  lines.push(...baseChains(options.strictMode), '}');
   return lines.join('\n') + '\n';
 }
 
