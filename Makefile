@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios k8s-bin clean
 
 all: build
 
@@ -45,8 +45,15 @@ demo-offline: build
 bench-engine: build
 	$(NODE) --expose-gc dist/bench/engine.js
 
+# The build output only; the Kubernetes binaries' cache (make k8s-bin) stays.
 clean:
 	rm -rf dist
+
+# etcd, kube-apiserver, kube-controller-manager and kubectl, built from the Go module proxy into
+# $${NFTPOL_K8S_BIN:-~/.cache/nftpol-k8s/<version>} (e2e/k8s/build.sh). A no-op once they are there.
+k8s-bin:
+	@command -v go >/dev/null || { echo "make k8s-bin needs Go (1.26) and access to the Go module proxy" >&2; exit 2; }
+	@e2e/k8s/build.sh
 
 bench-dataplane: build
 	@command -v iperf3 >/dev/null || (apt-get update -qq && apt-get install -y -qq iperf3 >/dev/null)
