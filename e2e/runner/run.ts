@@ -15,15 +15,15 @@ import { compareWithExpect, type Mismatch } from '../../src/scenario/evaluate.js
 import { parseScenario, ScenarioError, type Scenario, type ScenarioPod, type Step } from '../../src/scenario/format.js';
 import { namespaceObject, nodeName, podObject } from '../../src/scenario/objects.js';
 import { agentContainer } from '../daemonset.js';
-import { CONTROL_PLANE_IP, SandboxCluster } from '../sandbox/cluster.js';
+import { ControlPlane } from '../k8s/controlplane.js';
+import { installAgentIdentity, realBackend } from '../k8s/sandbox-api.js';
+import { SandboxCluster } from '../sandbox/cluster.js';
+import { CannotRun, doubleBackend, type ApiBackend, type RunApi, type WriteCommand, type WriteKind } from './backend.js';
 import { probeStepWithRetries, serviceAddresses } from '../sandbox/probes.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const API_SERVER = join(ROOT, 'dist', 'e2e', 'apiserver', 'serve.js');
 const SETTLE_TIMEOUT_MS = 20_000;
-
-class CannotRun extends Error {}
 
 export interface StepOutput {
   readonly name: string;
@@ -39,33 +39,6 @@ export interface RunOutput {
   readonly ips: Record<string, string[]>;
   readonly steps: StepOutput[];
   readonly passed: boolean | null;
-}
-
-/** The API double's process: writes go over its stdin, one JSON command per line. */
-class ApiControl {
-  private next = 1;
-  private readonly waiting = new Map<number, (reply: Record<string, unknown>) => void>();
-  readonly ready: Promise<void>;
-
-  constructor(private readonly child: ResultPromise) {
-    let started!: () => void;
-    this.ready = new Promise((resolve) => (started = resolve));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const reply = JSON.parse(line) as Record<string, unknown>;
-      if (reply.ready) started();
-      else this.waiting.get(reply.id as number)?.(reply);
-    });
-  }
-
-  async send(command: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const id = this.next++;
-    const reply = await new Promise<Record<string, unknown>>((resolve) => {
-      this.waiting.set(id, resolve);
-      this.child.stdin!.write(`${JSON.stringify({ id, ...command })}\n`);
-    });
-    if (reply.error) throw new CannotRun(`API double: ${String(reply.error)}`);
-    return reply;
-  }
 }
 
 /** An agent process and the resourceVersions its last sync had seen. */
@@ -117,7 +90,7 @@ export interface RunHooks {
   readonly beforeDestroy?: (cluster: SandboxCluster) => Promise<void>;
 }
 
-/** A sandbox cluster with the API double in its fabric and (unless agentOff) the agent in every node. */
+/** A sandbox cluster with its API (the double in its fabric, or a real control plane) and (unless agentOff) the agent in every node. */
 export class SandboxRun {
   private readonly lastWrite: Record<string, number> = {};
   private agents: AgentProcess[] = [];
@@ -125,7 +98,7 @@ export class SandboxRun {
     readonly scenario: Scenario,
     readonly cluster: SandboxCluster,
     readonly services: Map<string, string[]>,
-    private readonly api: ApiControl,
+    private readonly api: RunApi,
   ) {}
 
   /**
@@ -137,45 +110,49 @@ export class SandboxRun {
     agentOff: boolean,
     onCluster?: (cluster: SandboxCluster) => void,
     initialPod: (pod: ScenarioPod) => V1Pod | null = podObject,
+    backend: ApiBackend = doubleBackend,
   ): Promise<SandboxRun> {
     await checkTools(scenario);
     const services = serviceAddresses(scenario);
-    const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services });
+    const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services, ...backend.clusterOptions });
     onCluster?.(cluster);
+    let api: RunApi | undefined;
     try {
-      const api = new ApiControl(cluster.spawn(cluster.fabric(), process.execPath, [API_SERVER, CONTROL_PLANE_IP, '6443']));
-      await api.ready;
+      api = await backend.open(cluster, scenario);
       const run = new SandboxRun(scenario, cluster, services, api);
       for (const ns of scenario.namespaces) await run.write({ op: 'apply', kind: 'Namespace', object: namespaceObject(ns.name, ns.labels) });
       for (const pod of scenario.pods) {
         const object = initialPod(pod);
         if (object) await run.write({ op: 'apply', kind: 'Pod', object });
       }
-      const kubeconfig = (await api.send({ op: 'kubeconfig' })).kubeconfig as string;
       if (!agentOff) {
         const args = agentContainer().args!;
-        run.agents = Array.from({ length: scenario.nodes }, (_, i) =>
-          new AgentProcess(
-            // The DaemonSet's own arguments (plus the kubeconfig the service account stands for there);
-            // NODE_NAME as the downward API sets it.
-            cluster.spawn(cluster.node(i), process.execPath, [CLI, ...args, '--kubeconfig', kubeconfig], { NODE_NAME: nodeName(i) }),
-            // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
-            process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
-          ),
-        );
+        for (let i = 0; i < scenario.nodes; i++) {
+          // The DaemonSet's own arguments, and the API as the backend hands it to a pod of the DaemonSet
+          // (the double: a kubeconfig; a real control plane: the in-cluster service account);
+          // NODE_NAME as the downward API sets it.
+          const launch = await api.agent(i, [process.execPath, CLI, ...args]);
+          run.agents.push(
+            new AgentProcess(
+              cluster.spawn(cluster.node(i), launch.file, launch.args, { ...launch.env, NODE_NAME: nodeName(i) }),
+              // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
+              process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
+            ),
+          );
+        }
       }
       await run.settled('the agents to start and sync');
       return run;
     } catch (error) {
+      await api?.close();
       await cluster.destroy();
       throw error;
     }
   }
 
-  /** One write to the API double (apply or delete); remembers its resourceVersion per kind. */
-  async write(command: Record<string, unknown>): Promise<void> {
-    const reply = await this.api.send(command);
-    this.lastWrite[command.kind as string] = reply.resourceVersion as number;
+  /** One write to the API (apply or delete); remembers its resourceVersion per kind. */
+  async write(command: WriteCommand): Promise<void> {
+    this.lastWrite[command.kind] = await this.api.write(command);
   }
 
   /** Waits until every agent has synced with every write seen (returns at once without agents). */
@@ -185,12 +162,13 @@ export class SandboxRun {
   }
 
   async destroy(): Promise<void> {
+    await this.api.close();
     await this.cluster.destroy();
   }
 }
 
-export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}): Promise<RunOutput> {
-  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster);
+export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}, backend: ApiBackend = doubleBackend): Promise<RunOutput> {
+  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster, podObject, backend);
   const { cluster, services } = run;
   try {
     const steps: StepOutput[] = [];
@@ -224,7 +202,7 @@ export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: 
   }
 }
 
-async function applyStep(step: Step, scenario: Scenario, write: (command: Record<string, unknown>) => Promise<void>): Promise<void> {
+async function applyStep(step: Step, scenario: Scenario, write: (command: WriteCommand) => Promise<void>): Promise<void> {
   for (const object of step.apply) {
     const metadata = (object.metadata ?? {}) as { name?: string; namespace?: string; labels?: Record<string, string> };
     if (object.kind === 'NetworkPolicy') {
@@ -239,7 +217,7 @@ async function applyStep(step: Step, scenario: Scenario, write: (command: Record
       throw new ScenarioError(`step "${step.name}": cannot apply kind ${String(object.kind)}`);
     }
   }
-  for (const ref of step.delete) await write({ op: 'delete', kind: ref.kind, namespace: ref.namespace, name: ref.name });
+  for (const ref of step.delete) await write({ op: 'delete', kind: ref.kind as WriteKind, namespace: ref.namespace, name: ref.name });
 }
 
 async function main(): Promise<number> {
@@ -249,12 +227,23 @@ async function main(): Promise<number> {
     return 2;
   }
   let cluster: SandboxCluster | undefined;
-  const interrupted = () => void (cluster ? cluster.destroy() : Promise.resolve()).then(() => process.exit(130));
+  let plane: ControlPlane | undefined;
+  const interrupted = () =>
+    void (cluster ? cluster.destroy() : Promise.resolve())
+      .then(() => plane?.stop())
+      .then(() => process.exit(130));
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
     const scenario = parseScenario(readFileSync(file, 'utf8'));
-    const output = await runScenario(scenario, process.env.AGENT === 'off', { onCluster: (c) => (cluster = c) });
+    // API=real: a real control plane (make k8s-bin) instead of the API server double.
+    let backend = doubleBackend;
+    if (process.env.API === 'real') {
+      plane = await ControlPlane.start();
+      await installAgentIdentity(plane);
+      backend = realBackend(plane);
+    } else if (process.env.API && process.env.API !== 'double') throw new CannotRun(`API=${process.env.API}: want real or double`);
+    const output = await runScenario(scenario, process.env.AGENT === 'off', { onCluster: (c) => (cluster = c) }, backend);
     writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
     return output.passed === false ? 1 : 0;
   } catch (error) {
@@ -264,6 +253,8 @@ async function main(): Promise<number> {
     }
     process.stderr.write(`scenario: setup failed: ${(error as Error).message.split('\n')[0]}\n`);
     return 2;
+  } finally {
+    await plane?.stop();
   }
 }
 
