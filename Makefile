@@ -62,13 +62,15 @@ bench-dataplane: build
 bench-agent: build
 	$(NODE) dist/bench/agent.js
 
-# make scenario SCENARIO=<file> OUT=<file> [AGENT=off]: one scenario in a sandbox cluster (needs root).
+# make scenario SCENARIO=<file> OUT=<file> [AGENT=off] [API=real]: one scenario in a sandbox cluster
+# (needs root), against the API server double or (API=real, after make k8s-bin) a real control plane.
 scenario: build
-	@test -n "$(SCENARIO)" -a -n "$(OUT)" || { echo "usage: make scenario SCENARIO=<file> OUT=<file> [AGENT=off]" >&2; exit 2; }
+	@test -n "$(SCENARIO)" -a -n "$(OUT)" || { echo "usage: make scenario SCENARIO=<file> OUT=<file> [AGENT=off] [API=real]" >&2; exit 2; }
 	@$(NODE) dist/e2e/runner/run.js "$(SCENARIO)" "$(OUT)"
 
-# Every scenario with the agents, and each again without them (AGENT=off control). Needs root.
-e2e: build
+# Every scenario with the agents, and each again without them (AGENT=off control), then the lifecycle
+# cases, against one real control plane (API=double: the API server double). Needs root.
+e2e: build k8s-bin
 	$(NODE) dist/e2e/runner/suite.js
 
 # The container image. Its reference lives in one place, daemonset/daemonset.yaml; IMAGE=... builds another.
@@ -85,7 +87,7 @@ e2e-kind: build
 	$(NODE) dist/e2e/kind/run.js
 
 # Only the lifecycle cases (pod IP reuse, a pod that gets its IP late, policies changing under traffic).
-e2e-lifecycle: build
+e2e-lifecycle: build k8s-bin
 	$(NODE) dist/e2e/lifecycle/cases.js
 
 bench-e2e: deps build

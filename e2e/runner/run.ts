@@ -15,9 +15,8 @@ import { compareWithExpect, type Mismatch } from '../../src/scenario/evaluate.js
 import { parseScenario, ScenarioError, type Scenario, type ScenarioPod, type Step } from '../../src/scenario/format.js';
 import { namespaceObject, nodeName, podObject } from '../../src/scenario/objects.js';
 import { agentContainer } from '../daemonset.js';
-import { ControlPlane } from '../k8s/controlplane.js';
-import { installAgentIdentity, realBackend } from '../k8s/sandbox-api.js';
 import { SandboxCluster } from '../sandbox/cluster.js';
+import { apiBackendFromEnv, type ApiChoice } from './api-choice.js';
 import { CannotRun, doubleBackend, type ApiBackend, type RunApi, type WriteCommand, type WriteKind } from './backend.js';
 import { probeStepWithRetries, serviceAddresses } from '../sandbox/probes.js';
 
@@ -227,23 +226,18 @@ async function main(): Promise<number> {
     return 2;
   }
   let cluster: SandboxCluster | undefined;
-  let plane: ControlPlane | undefined;
+  let choice: ApiChoice | undefined;
   const interrupted = () =>
     void (cluster ? cluster.destroy() : Promise.resolve())
-      .then(() => plane?.stop())
+      .then(() => choice?.stop())
       .then(() => process.exit(130));
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
     const scenario = parseScenario(readFileSync(file, 'utf8'));
     // API=real: a real control plane (make k8s-bin) instead of the API server double.
-    let backend = doubleBackend;
-    if (process.env.API === 'real') {
-      plane = await ControlPlane.start();
-      await installAgentIdentity(plane);
-      backend = realBackend(plane);
-    } else if (process.env.API && process.env.API !== 'double') throw new CannotRun(`API=${process.env.API}: want real or double`);
-    const output = await runScenario(scenario, process.env.AGENT === 'off', { onCluster: (c) => (cluster = c) }, backend);
+    choice = await apiBackendFromEnv('double');
+    const output = await runScenario(scenario, process.env.AGENT === 'off', { onCluster: (c) => (cluster = c) }, choice.backend);
     writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
     return output.passed === false ? 1 : 0;
   } catch (error) {
@@ -254,7 +248,7 @@ async function main(): Promise<number> {
     process.stderr.write(`scenario: setup failed: ${(error as Error).message.split('\n')[0]}\n`);
     return 2;
   } finally {
-    await plane?.stop();
+    await choice?.stop();
   }
 }
 
