@@ -191,7 +191,9 @@ async function registerNodes(api: KubeApi, scenario: Scenario): Promise<void> {
     await api.apply(path, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' } } }, KUBELET);
     const addresses = [{ type: 'InternalIP', address: nodeIp(i, 'IPv4') }, ...(scenario.ipFamilies.includes('IPv6') ? [{ type: 'InternalIP', address: nodeIp(i, 'IPv6') }] : []), { type: 'Hostname', address: name }];
     const ready = { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'sandbox node', lastHeartbeatTime: new Date().toISOString(), lastTransitionTime: new Date().toISOString() };
-    await api.apply(`${path}/status`, { apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses, conditions: [ready] } }, KUBELET);
+    // A merge patch, as the kubelet writes it: server-side apply rejects two InternalIP addresses (a
+    // dual-stack node's), because the list is keyed by type alone.
+    await api.request('PATCH', `${path}/status`, { status: { addresses, conditions: [ready] } }, 'application/merge-patch+json');
   }
 }
 
