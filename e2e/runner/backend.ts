@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../../src/scenario/format.js';
 import { CONTROL_PLANE_IP, type SandboxCluster, type SandboxOptions } from '../sandbox/cluster.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root, from the build (dist/e2e/runner) or the sources (e2e/runner, in jest). */
+const ROOT = here.includes(join('dist', 'e2e')) ? join(here, '..', '..', '..') : join(here, '..', '..');
 const API_SERVER = join(ROOT, 'dist', 'e2e', 'apiserver', 'serve.js');
 
 export type WriteKind = 'Namespace' | 'Pod' | 'NetworkPolicy';

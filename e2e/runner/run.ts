@@ -20,7 +20,9 @@ import { apiBackendFromEnv, type ApiChoice } from './api-choice.js';
 import { CannotRun, doubleBackend, type ApiBackend, type RunApi, type WriteCommand, type WriteKind } from './backend.js';
 import { probeStepWithRetries, serviceAddresses } from '../sandbox/probes.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root, from the build (dist/e2e/runner) or the sources (e2e/runner, in jest). */
+const ROOT = here.includes(join('dist', 'e2e')) ? join(here, '..', '..', '..') : join(here, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const SETTLE_TIMEOUT_MS = 20_000;
 
@@ -40,10 +42,11 @@ export interface RunOutput {
   readonly passed: boolean | null;
 }
 
-/** An agent process and the resourceVersions its last sync had seen. */
-class AgentProcess {
+/** An agent process, the resourceVersions its last sync had seen, and its warnings and errors. */
+export class AgentProcess {
   versions: Record<string, number> = {};
   syncs = 0;
+  readonly warnings: Record<string, unknown>[] = [];
   constructor(
     readonly child: ResultPromise,
     logFile?: string,
@@ -51,7 +54,8 @@ class AgentProcess {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (logFile) appendFileSync(logFile, `${line}\n`);
       try {
-        const entry = JSON.parse(line) as { msg?: string; versions?: Record<string, string> };
+        const entry = JSON.parse(line) as { msg?: string; level?: string; versions?: Record<string, string> };
+        if (entry.level === 'warn' || entry.level === 'error') this.warnings.push(entry);
         if (entry.msg === 'sync' && entry.versions) {
           this.syncs++;
           this.versions = Object.fromEntries(Object.entries(entry.versions).map(([k, v]) => [k, Number(v) || 0]));
@@ -124,22 +128,7 @@ export class SandboxRun {
         const object = initialPod(pod);
         if (object) await run.write({ op: 'apply', kind: 'Pod', object });
       }
-      if (!agentOff) {
-        const args = agentContainer().args!;
-        for (let i = 0; i < scenario.nodes; i++) {
-          // The DaemonSet's own arguments, and the API as the backend hands it to a pod of the DaemonSet
-          // (the double: a kubeconfig; a real control plane: the in-cluster service account);
-          // NODE_NAME as the downward API sets it.
-          const launch = await api.agent(i, [process.execPath, CLI, ...args]);
-          run.agents.push(
-            new AgentProcess(
-              cluster.spawn(cluster.node(i), launch.file, launch.args, { ...launch.env, NODE_NAME: nodeName(i) }),
-              // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
-              process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
-            ),
-          );
-        }
-      }
+      if (!agentOff) for (let i = 0; i < scenario.nodes; i++) run.agents.push(await run.startAgent(i));
       await run.settled('the agents to start and sync');
       return run;
     } catch (error) {
@@ -147,6 +136,34 @@ export class SandboxRun {
       await cluster.destroy();
       throw error;
     }
+  }
+
+  /**
+   * The agent of node i with the DaemonSet's own arguments, and the API as the backend hands it to a pod
+   * of the DaemonSet (the double: a kubeconfig; a real control plane: the in-cluster service account);
+   * NODE_NAME as the downward API sets it.
+   */
+  private async startAgent(i: number): Promise<AgentProcess> {
+    const launch = await this.api.agent(i, [process.execPath, CLI, ...agentContainer().args!]);
+    return new AgentProcess(
+      this.cluster.spawn(this.cluster.node(i), launch.file, launch.args, { ...launch.env, NODE_NAME: nodeName(i) }),
+      // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
+      process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
+    );
+  }
+
+  /** The agent of node i now (replaced by restartAgent). */
+  agent(i: number): AgentProcess {
+    return this.agents[i]!;
+  }
+
+  /** Stops node i's agent (SIGTERM: it leaves its table in place, as a DaemonSet pod's restart does) and starts a new one, with a new token. */
+  async restartAgent(i: number): Promise<AgentProcess> {
+    const old = this.agents[i]!;
+    old.child.kill('SIGTERM');
+    await old.child.catch(() => undefined);
+    this.agents[i] = await this.startAgent(i);
+    return this.agents[i]!;
   }
 
   /** One write to the API (apply or delete); remembers its resourceVersion per kind. */

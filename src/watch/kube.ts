@@ -33,6 +33,20 @@ export class ApiStatusError extends Error {
   }
 }
 
+/**
+ * The reason in an API error's body: the Status message when it is one (for a 403, the user, verb and
+ * resource the server refused: "... cannot list resource "networkpolicies" ..."), else the body's start.
+ */
+function statusMessage(body: string): string {
+  try {
+    const status = JSON.parse(body) as { message?: unknown };
+    if (typeof status.message === 'string') return status.message;
+  } catch {
+    // not JSON
+  }
+  return body.slice(0, 200);
+}
+
 type Page = { items: KubernetesObject[]; metadata?: { resourceVersion?: string; continue?: string } };
 
 /**
@@ -52,7 +66,7 @@ async function listPage(kc: KubeConfig, path: string, limit: number, next: strin
   const response = await fetch(url, { method: 'GET', headers: context.getHeaders(), dispatcher: context.getDispatcher() });
   if (!response.ok) {
     const body = await response.text().catch(() => '');
-    throw new ApiStatusError(response.status, `list ${path}: HTTP ${response.status} ${body.slice(0, 200)}`);
+    throw new ApiStatusError(response.status, `list ${path}: HTTP ${response.status} ${statusMessage(body)}`);
   }
   return (await response.json()) as Page;
 }
@@ -77,7 +91,12 @@ export function kubeListerWatchers(kc: KubeConfig, pageSize = 5000): Record<Watc
       return resourceVersion;
     },
     async watch(resourceVersion, onEvent, done) {
-      const controller = await watcher.watch(path, { resourceVersion, allowWatchBookmarks: true }, (type, object) => onEvent(type, object as KubernetesObject), done);
+      // client-node reports a refused watch as its bare status text ("Forbidden"): name the call too.
+      const ended = (error: unknown) => {
+        const code = (error as { statusCode?: unknown } | null)?.statusCode;
+        done(typeof code === 'number' ? new ApiStatusError(code, `watch ${path}: HTTP ${code} ${(error as Error).message}`) : error);
+      };
+      const controller = await watcher.watch(path, { resourceVersion, allowWatchBookmarks: true }, (type, object) => onEvent(type, object as KubernetesObject), ended);
       return { abort: () => controller.abort() };
     },
   });
