@@ -3,8 +3,11 @@
 // rights are exactly the calls the agent makes. Skipped, with the reason, when the binaries are not built
 // or the test cannot create network namespaces (not root).
 import { jest } from '@jest/globals';
+import { execa } from 'execa';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlPlane, missingBinaries } from '../e2e/k8s/controlplane.js';
+import { binDir, ControlPlane, missingBinaries } from '../e2e/k8s/controlplane.js';
 import { WATCH_PATHS } from '../src/watch/kube.js';
 import { ROOT } from './support/paths.js';
 
@@ -68,5 +71,35 @@ describe('daemonset/ on a real kube-apiserver', () => {
     const everyone = resourceRights(await plane!.kubectl(['auth', 'can-i', '--list', '--as=system:serviceaccount:kube-system:nobody']));
     const own = new Map([...nftpol].filter(([resource, verbs]) => everyone.get(resource) !== verbs));
     expect(Object.fromEntries(own)).toEqual(Object.fromEntries(agentRights()));
+  });
+});
+
+describe('the control plane harness', () => {
+  const ours = async () => ({
+    namespaces: String((await execa('ip', ['netns', 'list'])).stdout)
+      .split('\n')
+      .filter((line) => line.startsWith('nftpolk')),
+    dirs: readdirSync(tmpdir()).filter((name) => name.startsWith('nftpol-k8s-')),
+  });
+
+  maybe('a component that fails to start leaves no process, namespace or file, and its log is in the error', async () => {
+    // The real binaries, but a kube-apiserver that refuses its flags.
+    const bin = mkdtempSync(join(tmpdir(), 'nftpol-test-bin-'));
+    const real = binDir();
+    for (const name of ['etcd', 'kube-controller-manager', 'kubectl']) symlinkSync(join(real, name), join(bin, name));
+    writeFileSync(join(bin, 'kube-apiserver'), '#!/bin/sh\necho "Error: unknown flag: --made-up" >&2\nexit 1\n', { mode: 0o755 });
+    const before = await ours();
+    const saved = process.env.NFTPOL_K8S_BIN;
+    process.env.NFTPOL_K8S_BIN = bin;
+    try {
+      await expect(ControlPlane.start()).rejects.toThrow(/kube-apiserver exited \(1\)[\s\S]*unknown flag: --made-up/);
+    } finally {
+      if (saved === undefined) delete process.env.NFTPOL_K8S_BIN;
+      else process.env.NFTPOL_K8S_BIN = saved;
+      rmSync(bin, { recursive: true, force: true });
+    }
+    expect(await ours()).toEqual(before);
+    // etcd was started before kube-apiserver failed: it was ended, not left running.
+    expect(String((await execa('pgrep', ['-f', `^${join(bin, 'etcd')}`], { reject: false })).stdout)).toBe('');
   });
 });

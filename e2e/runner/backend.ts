@@ -73,6 +73,14 @@ class DoubleControl {
     if (reply.error) throw new CannotRun(`API double: ${String(reply.error)}`);
     return reply;
   }
+
+  /** Ends the double as serve.js expects (stdin closed), so that it removes its temp dir; a SIGTERM would leave it. */
+  async close(): Promise<void> {
+    this.child.stdin?.end();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.child.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+    clearTimeout(timer);
+  }
 }
 
 /** The API server double in the fabric namespace; agents get its kubeconfig (no credentials to test). */
@@ -92,7 +100,7 @@ export const doubleBackend: ApiBackend = {
         return { file: command[0]!, args: [...command.slice(1), '--kubeconfig', kubeconfig], env: {} };
       },
       async close() {
-        // The double is one of the cluster's processes: destroy() ends it.
+        await control.close();
       },
     };
   },
