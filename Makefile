@@ -24,12 +24,12 @@ typecheck: install
 unit: build
 	npm test --silent
 
-test: typecheck unit e2e
+test: typecheck k8s-bin unit e2e
 
 # System tools the sandbox cluster needs (Debian; the demo and the end-to-end tests run as root).
 deps:
-	@command -v nft >/dev/null && command -v ip >/dev/null && command -v curl >/dev/null && command -v python3 >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2 curl python3 procps >/dev/null)
+	@command -v nft >/dev/null && command -v ip >/dev/null && command -v curl >/dev/null && command -v python3 >/dev/null && command -v openssl >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2 curl python3 procps openssl >/dev/null)
 
 # The live demo: a two-node sandbox cluster, the seed examples' policies one by one, real packets.
 demo: deps build
