@@ -75,6 +75,8 @@ interface Started {
   readonly name: string;
   readonly child: ResultPromise;
   readonly log: string;
+  readonly file: string;
+  readonly args: readonly string[];
 }
 
 export class ControlPlane {
@@ -181,12 +183,12 @@ export class ControlPlane {
     const log = join(this.dir, `${name}.log`);
     const child = execa('ip', ['netns', 'exec', this.namespace, file, ...args], {
       stdin: 'ignore',
-      stdout: stdout === 'pipe' ? 'pipe' : { file: log },
-      stderr: { file: log },
+      stdout: stdout === 'pipe' ? 'pipe' : { file: log, append: true },
+      stderr: { file: log, append: true },
       reject: false,
       buffer: false,
     });
-    const started = { name, child, log };
+    const started = { name, child, log, file, args };
     this.processes.push(started);
     return started;
   }
@@ -199,6 +201,21 @@ export class ControlPlane {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+  }
+
+  /**
+   * Kills kube-apiserver (SIGKILL, as a crash or an OOM kill would) and, after `downMs`, starts it again
+   * with the same flags; resolves once /readyz answers. Watches break, resourceVersions survive (etcd).
+   */
+  async restartApiServer(downMs = 0): Promise<void> {
+    const index = this.processes.findIndex((p) => p.name === 'kube-apiserver');
+    const old = this.processes[index]!;
+    old.child.kill('SIGKILL');
+    await old.child.catch(() => undefined);
+    this.processes.splice(index, 1);
+    await new Promise((resolve) => setTimeout(resolve, downMs));
+    this.spawn('kube-apiserver', [...old.args], old.file);
+    await this.until('kube-apiserver /readyz after its restart', () => this.api.healthy('/readyz'));
   }
 
   /** kubectl with the admin token, run inside the control plane's namespace. */

@@ -47,6 +47,19 @@ function statusMessage(body: string): string {
   return body.slice(0, 200);
 }
 
+/**
+ * A network failure with its cause: undici says only "fetch failed" or "terminated" and keeps the reason
+ * (ECONNREFUSED, a reset, a TLS error) in `cause`. Aborts and timeouts pass unchanged: the reflector
+ * knows them by name.
+ */
+function withCause(call: string, error: unknown): unknown {
+  if (!(error instanceof Error) || error.name === 'AbortError' || error.name === 'TimeoutError') return error;
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  const detail = typeof cause?.message === 'string' && cause.message !== '' ? cause.message : cause?.code;
+  const reason = typeof detail === 'string' ? ` (${detail})` : '';
+  return new Error(`${call}: ${error.message}${reason}`, { cause: error });
+}
+
 type Page = { items: KubernetesObject[]; metadata?: { resourceVersion?: string; continue?: string } };
 
 /**
@@ -63,7 +76,9 @@ async function listPage(kc: KubeConfig, path: string, limit: number, next: strin
   if (next) url.searchParams.set('continue', next);
   const context = new RequestContext(url.toString(), HttpMethod.GET);
   await kc.applySecurityAuthentication(context);
-  const response = await fetch(url, { method: 'GET', headers: context.getHeaders(), dispatcher: context.getDispatcher() });
+  const response = await fetch(url, { method: 'GET', headers: context.getHeaders(), dispatcher: context.getDispatcher() }).catch((error: unknown) => {
+    throw withCause(`list ${path}`, error);
+  });
   if (!response.ok) {
     const body = await response.text().catch(() => '');
     throw new ApiStatusError(response.status, `list ${path}: HTTP ${response.status} ${statusMessage(body)}`);
@@ -94,7 +109,8 @@ export function kubeListerWatchers(kc: KubeConfig, pageSize = 5000): Record<Watc
       // client-node reports a refused watch as its bare status text ("Forbidden"): name the call too.
       const ended = (error: unknown) => {
         const code = (error as { statusCode?: unknown } | null)?.statusCode;
-        done(typeof code === 'number' ? new ApiStatusError(code, `watch ${path}: HTTP ${code} ${(error as Error).message}`) : error);
+        if (typeof code === 'number') done(new ApiStatusError(code, `watch ${path}: HTTP ${code} ${(error as Error).message}`));
+        else done(error ? withCause(`watch ${path}`, error) : error);
       };
       const controller = await watcher.watch(path, { resourceVersion, allowWatchBookmarks: true }, (type, object) => onEvent(type, object as KubernetesObject), ended);
       return { abort: () => controller.abort() };

@@ -1,0 +1,89 @@
+// A real fault on a real control plane: kube-apiserver killed (SIGKILL) and started again, with policies
+// changing right after it returns. While it is down, the agents keep enforcing (nothing wrongly allowed);
+// once it is back, every change is enforced, and each node's table equals a fresh agent's. Needs root and
+// the binaries of make k8s-bin (skipped with the reason otherwise); runs the built agent.
+import { jest } from '@jest/globals';
+import { execa } from 'execa';
+import { ControlPlane, missingBinaries } from '../e2e/k8s/controlplane.js';
+import { installAgentIdentity, realBackend } from '../e2e/k8s/sandbox-api.js';
+import { SandboxRun } from '../e2e/runner/run.js';
+import { parseScenario } from '../src/scenario/format.js';
+import { podObject } from '../src/scenario/objects.js';
+
+jest.setTimeout(180_000);
+
+const skip = missingBinaries() ?? (process.getuid?.() !== 0 ? 'needs root (network namespaces)' : null);
+if (skip) console.warn(`skipping the fault tests on a real control plane: ${skip}`);
+const maybe = skip ? test.skip : test;
+
+const scenario = parseScenario(
+  JSON.stringify({
+    name: 'apiserver-restart',
+    cluster: { nodes: 2 },
+    namespaces: [{ name: 'x' }],
+    pods: [
+      { namespace: 'x', name: 'server', labels: { role: 'server' }, node: 1, ports: [{ port: 80, protocol: 'TCP' }] },
+      { namespace: 'x', name: 'client', labels: { role: 'client' }, node: 0 },
+      { namespace: 'x', name: 'other', labels: { role: 'other' }, node: 0 },
+    ],
+    steps: [{ probes: [{ port: 80, protocol: 'TCP' }] }],
+  }),
+);
+const policy = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { namespace: 'x', name }, spec });
+const server = { matchLabels: { role: 'server' } };
+
+/**
+ * A node's table without counters (`nft -s`): what it enforces. Its sets, maps, counters and chains as a
+ * sorted list: nft lists them in the order they were created, which differs between an agent that built
+ * the table change by change and one that built it at once.
+ */
+async function table(node: string): Promise<string[]> {
+  const text = String((await execa('ip', ['netns', 'exec', node, 'nft', '-s', 'list', 'table', 'inet', 'nftpol'])).stdout);
+  const body = text.trim().split('\n').slice(1, -1).join('\n');
+  return body
+    .split(/\n\s*\n/)
+    .map((block) => block.trim())
+    .sort();
+}
+
+maybe('kube-apiserver killed and restarted: nothing opens while it is down, every later change is enforced, and the tables equal fresh agents\'', async () => {
+  const plane = await ControlPlane.start();
+  let run: SandboxRun | undefined;
+  try {
+    await installAgentIdentity(plane);
+    run = await SandboxRun.start(scenario, false, undefined, podObject, realBackend(plane));
+    const cluster = run.cluster;
+    const [serverPod, client, other] = scenario.pods;
+    const connects = (from: typeof client) => cluster.probe(from!, { ip: serverPod!.ips[0]!, port: 80, protocol: 'TCP' }, 1000);
+
+    await run.write({ op: 'apply', kind: 'NetworkPolicy', object: policy('server-from-clients', { podSelector: server, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }] }] }) });
+    await run.settled('the first policy');
+    expect([await connects(client), await connects(other)]).toEqual([true, false]);
+
+    // Down for 3 s: the agents' watches break and their retries fail; the tables stay.
+    const restarted = plane.restartApiServer(3000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect([await connects(client), await connects(other)]).toEqual([true, false]);
+    await restarted;
+
+    // Changes right after it returns, while the agents are still reconnecting.
+    await run.write({ op: 'apply', kind: 'NetworkPolicy', object: policy('server-from-clients', { podSelector: server, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'other' } } }] }] }) });
+    await run.write({ op: 'apply', kind: 'Pod', object: podObject(client!, { role: 'client', moved: 'yes' }) });
+    await run.settled('the changes after the restart');
+    expect([await connects(client), await connects(other)]).toEqual([false, true]);
+
+    // Each agent counted the broken watches and logged them.
+    const logged = [0, 1].map((i) => run!.agent(i).warnings.filter((w) => w.phase === 'watch' || w.phase === 'list').length);
+    expect(logged.every((n) => n > 0)).toBe(true);
+
+    // The tables equal what fresh agents build from the same API.
+    const before = await Promise.all([0, 1].map((i) => table(cluster.node(i))));
+    for (const i of [0, 1]) await run.restartAgent(i);
+    await run.settled('fresh agents');
+    const fresh = await Promise.all([0, 1].map((i) => table(cluster.node(i))));
+    expect(before).toEqual(fresh);
+  } finally {
+    await run?.destroy();
+    await plane.stop();
+  }
+});
