@@ -87,3 +87,31 @@ maybe('kube-apiserver killed and restarted: nothing opens while it is down, ever
     await plane.stop();
   }
 });
+
+maybe('watches that the server ends every few seconds (--min-request-timeout=2) are resumed quietly, and changes after each end are enforced', async () => {
+  // kube-apiserver ends each watch after a random 2-4 s; the agents must resume from where they were.
+  const plane = await ControlPlane.start({ minRequestTimeoutSeconds: 2 });
+  let run: SandboxRun | undefined;
+  try {
+    await installAgentIdentity(plane);
+    run = await SandboxRun.start(scenario, false, undefined, podObject, realBackend(plane));
+    const [serverPod, client] = scenario.pods;
+    const connects = () => run!.cluster.probe(client!, { ip: serverPod!.ips[0]!, port: 80, protocol: 'TCP' }, 1000);
+    const deny = policy('deny-server', { podSelector: server, policyTypes: ['Ingress'] });
+    for (let round = 0; round < 3; round++) {
+      // Past at least one server-imposed end of every watch.
+      await new Promise((resolve) => setTimeout(resolve, 4500));
+      await run.write({ op: 'apply', kind: 'NetworkPolicy', object: deny });
+      await run.settled(`the deny of round ${round + 1}`);
+      expect(await connects()).toBe(false);
+      await run.write({ op: 'delete', kind: 'NetworkPolicy', namespace: 'x', name: 'deny-server' });
+      await run.settled(`the allow of round ${round + 1}`);
+      expect(await connects()).toBe(true);
+    }
+    // A watch the server ends on time is no failure: nothing logged, nothing counted.
+    expect([0, 1].map((i) => run!.agent(i).warnings)).toEqual([[], []]);
+  } finally {
+    await run?.destroy();
+    await plane.stop();
+  }
+});

@@ -71,6 +71,7 @@ class RealRunApi implements RunApi {
   private readonly deletions = new Map<string, (resourceVersion: number) => void>();
   private readonly secretDirs: string[] = [];
   private watch: { stop: () => void } | undefined;
+  private closed = false;
 
   constructor(
     private readonly plane: ControlPlane,
@@ -83,15 +84,27 @@ class RealRunApi implements RunApi {
 
   async start(): Promise<void> {
     const list = await this.api.request('GET', '/apis/networking.k8s.io/v1/networkpolicies?limit=1');
-    const from = String((list.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '0');
+    this.watchDeletions(String((list.metadata as { resourceVersion?: string } | undefined)?.resourceVersion ?? '0'));
+  }
+
+  /** Watches from `from`, and again from the last event or bookmark whenever the server ends the watch. */
+  private watchDeletions(from: string): void {
+    let last = from;
     const watch = this.api.watch('/apis/networking.k8s.io/v1/networkpolicies', from, (type, object) => {
+      // 410 (history compacted): go on from now; a deletion in the gap would time out its write.
+      if (type === 'ERROR') last = '';
+      else if (object.metadata?.resourceVersion) last = object.metadata.resourceVersion;
       if (type !== 'DELETED') return;
       const key = `${object.metadata?.namespace}/${object.metadata?.name}`;
       this.deletions.get(key)?.(rv(object));
       this.deletions.delete(key);
     });
-    watch.ended.catch(() => undefined);
     this.watch = watch;
+    void watch.ended
+      .catch(() => new Promise((resolve) => setTimeout(resolve, 200)))
+      .then(() => {
+        if (!this.closed) this.watchDeletions(last);
+      });
   }
 
   async write(command: WriteCommand): Promise<number> {
@@ -165,6 +178,7 @@ class RealRunApi implements RunApi {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.watch?.stop();
     for (const dir of this.secretDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   }
