@@ -207,15 +207,35 @@ export class ControlPlane {
    * Kills kube-apiserver (SIGKILL, as a crash or an OOM kill would) and, after `downMs`, starts it again
    * with the same flags; resolves once /readyz answers. Watches break, resourceVersions survive (etcd).
    */
-  async restartApiServer(downMs = 0): Promise<void> {
+  async restartApiServer(downMs = 0, whileDown: () => Promise<void> = async () => undefined): Promise<void> {
     const index = this.processes.findIndex((p) => p.name === 'kube-apiserver');
     const old = this.processes[index]!;
     old.child.kill('SIGKILL');
     await old.child.catch(() => undefined);
     this.processes.splice(index, 1);
     await new Promise((resolve) => setTimeout(resolve, downMs));
+    await whileDown();
     this.spawn('kube-apiserver', [...old.args], old.file);
     await this.until('kube-apiserver /readyz after its restart', () => this.api.healthy('/readyz'));
+  }
+
+  /**
+   * Advances etcd's revision by `writes` keys of its own (outside the API's prefix) and compacts its
+   * history up to there, as the API server's periodic compaction does: a watch from an older
+   * resourceVersion then gets 410 Gone. Through etcd's JSON gateway, with curl in the namespace.
+   * Resolves with the compacted revision.
+   */
+  async compactEtcd(writes = 5): Promise<number> {
+    const call = async (path: string, body: unknown): Promise<{ header?: { revision?: string } }> => {
+      const result = await execa('ip', ['netns', 'exec', this.namespace, 'curl', '-sf', '-X', 'POST', `http://127.0.0.1:2379${path}`, '-d', JSON.stringify(body)], { reject: false });
+      if (result.exitCode !== 0) throw new Error(`etcd ${path}: curl exit ${result.exitCode} ${String(result.stderr)}`);
+      return JSON.parse(String(result.stdout)) as { header?: { revision?: string } };
+    };
+    const base64 = (text: string) => Buffer.from(text).toString('base64');
+    let revision = 0;
+    for (let i = 0; i < writes; i++) revision = Number((await call('/v3/kv/put', { key: base64(`/nftpol-e2e/filler-${i}`), value: base64(String(Date.now())) })).header?.revision);
+    await call('/v3/kv/compaction', { revision: String(revision), physical: true });
+    return revision;
   }
 
   /** kubectl with the admin token, run inside the control plane's namespace. */
