@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-features bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-features bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios k8s-bin clean
 
 all: build
 
@@ -24,12 +24,12 @@ typecheck: install
 unit: build
 	npm test --silent
 
-test: typecheck unit e2e
+test: typecheck deps k8s-bin unit e2e
 
 # System tools the sandbox cluster needs (Debian; the demo and the end-to-end tests run as root).
 deps:
-	@command -v nft >/dev/null && command -v ip >/dev/null && command -v curl >/dev/null && command -v python3 >/dev/null && command -v conntrack >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2 curl python3 procps conntrack >/dev/null)
+	@command -v nft >/dev/null && command -v ip >/dev/null && command -v curl >/dev/null && command -v python3 >/dev/null && command -v conntrack >/dev/null && command -v openssl >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nftables iproute2 curl python3 procps conntrack openssl >/dev/null)
 
 # The live demo: a two-node sandbox cluster, the seed examples' policies one by one, real packets.
 demo: deps build
@@ -45,8 +45,15 @@ demo-offline: build
 bench-engine: build
 	$(NODE) --expose-gc dist/bench/engine.js
 
+# The build output only; the Kubernetes binaries' cache (make k8s-bin) stays.
 clean:
 	rm -rf dist
+
+# etcd, kube-apiserver, kube-controller-manager and kubectl, built from the Go module proxy into
+# $${NFTPOL_K8S_BIN:-~/.cache/nftpol-k8s/<version>} (e2e/k8s/build.sh). A no-op once they are there.
+k8s-bin:
+	@command -v go >/dev/null || { echo "make k8s-bin needs Go (1.26) and access to the Go module proxy" >&2; exit 2; }
+	@e2e/k8s/build.sh
 
 bench-dataplane: build
 	@command -v iperf3 >/dev/null || (apt-get update -qq && apt-get install -y -qq iperf3 >/dev/null)
@@ -70,13 +77,15 @@ bench-abuse: deps build
 bench-watch-faults: build
 	$(NODE) dist/bench/watch-faults.js
 
-# make scenario SCENARIO=<file> OUT=<file> [AGENT=off]: one scenario in a sandbox cluster (needs root).
+# make scenario SCENARIO=<file> OUT=<file> [AGENT=off] [API=real]: one scenario in a sandbox cluster
+# (needs root), against the API server double or (API=real, after make k8s-bin) a real control plane.
 scenario: build
-	@test -n "$(SCENARIO)" -a -n "$(OUT)" || { echo "usage: make scenario SCENARIO=<file> OUT=<file> [AGENT=off]" >&2; exit 2; }
+	@test -n "$(SCENARIO)" -a -n "$(OUT)" || { echo "usage: make scenario SCENARIO=<file> OUT=<file> [AGENT=off] [API=real]" >&2; exit 2; }
 	@$(NODE) dist/e2e/runner/run.js "$(SCENARIO)" "$(OUT)"
 
-# Every scenario with the agents, and each again without them (AGENT=off control). Needs root.
-e2e: deps build
+# Every scenario with the agents, and each again without them (AGENT=off control), then the lifecycle
+# cases, against one real control plane (API=double: the API server double). Needs root.
+e2e: deps build k8s-bin
 	$(NODE) dist/e2e/runner/suite.js
 
 # The container image. Its reference lives in one place, daemonset/daemonset.yaml; IMAGE=... builds another.
@@ -93,7 +102,7 @@ e2e-kind: build
 	$(NODE) dist/e2e/kind/run.js
 
 # Only the lifecycle cases (pod IP reuse, a pod that gets its IP late, policies changing under traffic).
-e2e-lifecycle: deps build
+e2e-lifecycle: deps build k8s-bin
 	$(NODE) dist/e2e/lifecycle/cases.js
 
 # What --strict-mode and --deny-log cost beside both off, in the same run (real nft and conntrack; needs root).

@@ -2,6 +2,7 @@
 // pod label changed, policy deleted) to the first probe that observes the new verdict, probing a client ->
 // server connection every few milliseconds; p50 and p99 over 100 changes.
 import { parseScenario } from '../src/scenario/format.js';
+import type { WriteCommand } from '../e2e/runner/backend.js';
 import { SandboxRun } from '../e2e/runner/run.js';
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 100);
@@ -29,7 +30,7 @@ const policy = {
 const clientPod = (role: string) => ({ metadata: { namespace: 'x', name: 'client', labels: { role } }, spec: { nodeName: 'node-0', containers: [{ name: 'serve', ports: [{ containerPort: 80, protocol: 'TCP' }] }] }, status: { phase: 'Running', podIPs: client.ips.map((ip) => ({ ip })) } });
 
 // The cycle: each write flips the verdict of client -> server.
-const cycle: { what: string; command: Record<string, unknown>; allowed: boolean }[] = [
+const cycle: { what: string; command: WriteCommand; allowed: boolean }[] = [
   { what: 'policy created', command: { op: 'apply', kind: 'NetworkPolicy', object: policy }, allowed: false },
   { what: 'pod label changed', command: { op: 'apply', kind: 'Pod', object: clientPod('client') }, allowed: true },
   { what: 'pod label changed', command: { op: 'apply', kind: 'Pod', object: clientPod('other') }, allowed: false },

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import type { Labels } from '../../src/model/types.js';
 import { parseScenario, type Scenario, type ScenarioPod } from '../../src/scenario/format.js';
 import { podObject } from '../../src/scenario/objects.js';
+import { doubleBackend, type ApiBackend } from '../runner/backend.js';
+import { apiBackendFromEnv } from '../runner/api-choice.js';
 import { SandboxRun } from '../runner/run.js';
 import type { SandboxCluster } from '../sandbox/cluster.js';
 
@@ -367,8 +369,8 @@ export const LIFECYCLE_CASES: readonly LifecycleCase[] = [ipReuse, lateIp, traff
 let current: SandboxCluster | undefined;
 
 /** Runs one case in a fresh sandbox cluster; returns its failures (empty: passed). */
-export async function runLifecycle(c: LifecycleCase): Promise<string[]> {
-  const run = await SandboxRun.start(c.scenario, false, (cluster) => (current = cluster), (pod) => (c.emptySlots.includes(pod.key) ? null : podObject(pod)), c.agentArgs);
+export async function runLifecycle(c: LifecycleCase, backend: ApiBackend = doubleBackend): Promise<string[]> {
+  const run = await SandboxRun.start(c.scenario, false, (cluster) => (current = cluster), (pod) => (c.emptySlots.includes(pod.key) ? null : podObject(pod)), backend, c.agentArgs);
   try {
     const ctx = new LifecycleContext(run);
     await c.body(ctx);
@@ -379,12 +381,12 @@ export async function runLifecycle(c: LifecycleCase): Promise<string[]> {
 }
 
 /** Runs every case, prints one line each; true when all passed. */
-export async function runAllLifecycles(): Promise<boolean> {
+export async function runAllLifecycles(backend: ApiBackend = doubleBackend): Promise<boolean> {
   let ok = true;
   for (const c of LIFECYCLE_CASES) {
     const t = Date.now();
     if (process.env.LIFECYCLE_CASE && !c.name.includes(process.env.LIFECYCLE_CASE)) continue;
-    const failures = await runLifecycle(c);
+    const failures = await runLifecycle(c, backend);
     ok &&= failures.length === 0;
     console.log(`${failures.length > 0 ? 'FAIL' : 'ok  '} ${c.name} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
     for (const f of failures) console.log(`     ${f}`);
@@ -393,7 +395,20 @@ export async function runAllLifecycles(): Promise<boolean> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  // API=real (the default) or API=double, as for make e2e.
+  const choice = await apiBackendFromEnv('real');
   // Ctrl-C removes what the running case created.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void (current?.destroy() ?? Promise.resolve()).then(() => process.exit(130)));
-  process.exit((await runAllLifecycles()) ? 0 : 1);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () =>
+      void (current?.destroy() ?? Promise.resolve())
+        .then(() => choice.stop())
+        .then(() => process.exit(130)),
+    );
+  let ok = false;
+  try {
+    ok = await runAllLifecycles(choice.backend);
+  } finally {
+    await choice.stop();
+  }
+  process.exit(ok ? 0 : 1);
 }

@@ -15,15 +15,16 @@ import { compareWithExpect, type Mismatch } from '../../src/scenario/evaluate.js
 import { parseScenario, ScenarioError, type Scenario, type ScenarioPod, type Step } from '../../src/scenario/format.js';
 import { namespaceObject, nodeName, podObject } from '../../src/scenario/objects.js';
 import { agentContainer } from '../daemonset.js';
-import { CONTROL_PLANE_IP, SandboxCluster } from '../sandbox/cluster.js';
+import { SandboxCluster } from '../sandbox/cluster.js';
+import { apiBackendFromEnv, type ApiChoice } from './api-choice.js';
+import { CannotRun, doubleBackend, type ApiBackend, type RunApi, type WriteCommand, type WriteKind } from './backend.js';
 import { probeStepWithRetries, serviceAddresses } from '../sandbox/probes.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const here = dirname(fileURLToPath(import.meta.url));
+/** The repository root, from the build (dist/e2e/runner) or the sources (e2e/runner, in jest). */
+const ROOT = here.includes(join('dist', 'e2e')) ? join(here, '..', '..', '..') : join(here, '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const API_SERVER = join(ROOT, 'dist', 'e2e', 'apiserver', 'serve.js');
 const SETTLE_TIMEOUT_MS = 20_000;
-
-class CannotRun extends Error {}
 
 export interface StepOutput {
   readonly name: string;
@@ -41,37 +42,11 @@ export interface RunOutput {
   readonly passed: boolean | null;
 }
 
-/** The API double's process: writes go over its stdin, one JSON command per line. */
-class ApiControl {
-  private next = 1;
-  private readonly waiting = new Map<number, (reply: Record<string, unknown>) => void>();
-  readonly ready: Promise<void>;
-
-  constructor(private readonly child: ResultPromise) {
-    let started!: () => void;
-    this.ready = new Promise((resolve) => (started = resolve));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const reply = JSON.parse(line) as Record<string, unknown>;
-      if (reply.ready) started();
-      else this.waiting.get(reply.id as number)?.(reply);
-    });
-  }
-
-  async send(command: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const id = this.next++;
-    const reply = await new Promise<Record<string, unknown>>((resolve) => {
-      this.waiting.set(id, resolve);
-      this.child.stdin!.write(`${JSON.stringify({ id, ...command })}\n`);
-    });
-    if (reply.error) throw new CannotRun(`API double: ${String(reply.error)}`);
-    return reply;
-  }
-}
-
-/** An agent process and the resourceVersions its last sync had seen. */
-class AgentProcess {
+/** An agent process, the resourceVersions its last sync had seen, and its warnings and errors. */
+export class AgentProcess {
   versions: Record<string, number> = {};
   syncs = 0;
+  readonly warnings: Record<string, unknown>[] = [];
   constructor(
     readonly child: ResultPromise,
     logFile?: string,
@@ -79,7 +54,8 @@ class AgentProcess {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (logFile) appendFileSync(logFile, `${line}\n`);
       try {
-        const entry = JSON.parse(line) as { msg?: string; versions?: Record<string, string> };
+        const entry = JSON.parse(line) as { msg?: string; level?: string; versions?: Record<string, string> };
+        if (entry.level === 'warn' || entry.level === 'error') this.warnings.push(entry);
         if (entry.msg === 'sync' && entry.versions) {
           this.syncs++;
           this.versions = Object.fromEntries(Object.entries(entry.versions).map(([k, v]) => [k, Number(v) || 0]));
@@ -119,7 +95,7 @@ export interface RunHooks {
   readonly agentArgs?: readonly string[];
 }
 
-/** A sandbox cluster with the API double in its fabric and (unless agentOff) the agent in every node. */
+/** A sandbox cluster with its API (the double in its fabric, or a real control plane) and (unless agentOff) the agent in every node. */
 export class SandboxRun {
   private readonly lastWrite: Record<string, number> = {};
   private agents: AgentProcess[] = [];
@@ -127,7 +103,9 @@ export class SandboxRun {
     readonly scenario: Scenario,
     readonly cluster: SandboxCluster,
     readonly services: Map<string, string[]>,
-    private readonly api: ApiControl,
+    private readonly api: RunApi,
+    /** Flags added to the DaemonSet's arguments (a lifecycle case that needs e.g. --strict-mode). */
+    private readonly extraAgentArgs: readonly string[],
   ) {}
 
   /**
@@ -139,47 +117,64 @@ export class SandboxRun {
     agentOff: boolean,
     onCluster?: (cluster: SandboxCluster) => void,
     initialPod: (pod: ScenarioPod) => V1Pod | null = podObject,
+    backend: ApiBackend = doubleBackend,
     /** Flags added to the DaemonSet's arguments (a lifecycle case that needs e.g. --strict-mode). */
     extraAgentArgs: readonly string[] = [],
   ): Promise<SandboxRun> {
     await checkTools(scenario);
     const services = serviceAddresses(scenario);
-    const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services });
+    const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services, ...backend.clusterOptions });
     onCluster?.(cluster);
+    let api: RunApi | undefined;
     try {
-      const api = new ApiControl(cluster.spawn(cluster.fabric(), process.execPath, [API_SERVER, CONTROL_PLANE_IP, '6443']));
-      await api.ready;
-      const run = new SandboxRun(scenario, cluster, services, api);
+      api = await backend.open(cluster, scenario);
+      const run = new SandboxRun(scenario, cluster, services, api, extraAgentArgs);
       for (const ns of scenario.namespaces) await run.write({ op: 'apply', kind: 'Namespace', object: namespaceObject(ns.name, ns.labels) });
       for (const pod of scenario.pods) {
         const object = initialPod(pod);
         if (object) await run.write({ op: 'apply', kind: 'Pod', object });
       }
-      const kubeconfig = (await api.send({ op: 'kubeconfig' })).kubeconfig as string;
-      if (!agentOff) {
-        const args = agentContainer().args!;
-        run.agents = Array.from({ length: scenario.nodes }, (_, i) =>
-          new AgentProcess(
-            // The DaemonSet's own arguments (plus the kubeconfig the service account stands for there);
-            // NODE_NAME as the downward API sets it.
-            cluster.spawn(cluster.node(i), process.execPath, [CLI, ...args, ...extraAgentArgs, '--kubeconfig', kubeconfig], { NODE_NAME: nodeName(i) }),
-            // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
-            process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
-          ),
-        );
-      }
+      if (!agentOff) for (let i = 0; i < scenario.nodes; i++) run.agents.push(await run.startAgent(i));
       await run.settled('the agents to start and sync');
       return run;
     } catch (error) {
+      await api?.close();
       await cluster.destroy();
       throw error;
     }
   }
 
-  /** One write to the API double (apply or delete); remembers its resourceVersion per kind. */
-  async write(command: Record<string, unknown>): Promise<void> {
-    const reply = await this.api.send(command);
-    this.lastWrite[command.kind as string] = reply.resourceVersion as number;
+  /**
+   * The agent of node i with the DaemonSet's own arguments, and the API as the backend hands it to a pod
+   * of the DaemonSet (the double: a kubeconfig; a real control plane: the in-cluster service account);
+   * NODE_NAME as the downward API sets it.
+   */
+  private async startAgent(i: number): Promise<AgentProcess> {
+    const launch = await this.api.agent(i, [process.execPath, CLI, ...agentContainer().args!, ...this.extraAgentArgs]);
+    return new AgentProcess(
+      this.cluster.spawn(this.cluster.node(i), launch.file, launch.args, { ...launch.env, NODE_NAME: nodeName(i) }),
+      // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
+      process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
+    );
+  }
+
+  /** The agent of node i now (replaced by restartAgent). */
+  agent(i: number): AgentProcess {
+    return this.agents[i]!;
+  }
+
+  /** Stops node i's agent (SIGTERM: it leaves its table in place, as a DaemonSet pod's restart does) and starts a new one, with a new token. */
+  async restartAgent(i: number): Promise<AgentProcess> {
+    const old = this.agents[i]!;
+    old.child.kill('SIGTERM');
+    await old.child.catch(() => undefined);
+    this.agents[i] = await this.startAgent(i);
+    return this.agents[i]!;
+  }
+
+  /** One write to the API (apply or delete); remembers its resourceVersion per kind. */
+  async write(command: WriteCommand): Promise<void> {
+    this.lastWrite[command.kind] = await this.api.write(command);
   }
 
   /** Waits until every agent has synced with every write seen (returns at once without agents). */
@@ -189,12 +184,13 @@ export class SandboxRun {
   }
 
   async destroy(): Promise<void> {
+    await this.api.close();
     await this.cluster.destroy();
   }
 }
 
-export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}): Promise<RunOutput> {
-  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster, undefined, hooks.agentArgs);
+export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}, backend: ApiBackend = doubleBackend): Promise<RunOutput> {
+  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster, podObject, backend, hooks.agentArgs);
   const { cluster, services } = run;
   try {
     const steps: StepOutput[] = [];
@@ -228,7 +224,7 @@ export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: 
   }
 }
 
-async function applyStep(step: Step, scenario: Scenario, write: (command: Record<string, unknown>) => Promise<void>): Promise<void> {
+async function applyStep(step: Step, scenario: Scenario, write: (command: WriteCommand) => Promise<void>): Promise<void> {
   for (const object of step.apply) {
     const metadata = (object.metadata ?? {}) as { name?: string; namespace?: string; labels?: Record<string, string> };
     if (object.kind === 'NetworkPolicy') {
@@ -243,7 +239,7 @@ async function applyStep(step: Step, scenario: Scenario, write: (command: Record
       throw new ScenarioError(`step "${step.name}": cannot apply kind ${String(object.kind)}`);
     }
   }
-  for (const ref of step.delete) await write({ op: 'delete', kind: ref.kind, namespace: ref.namespace, name: ref.name });
+  for (const ref of step.delete) await write({ op: 'delete', kind: ref.kind as WriteKind, namespace: ref.namespace, name: ref.name });
 }
 
 async function main(): Promise<number> {
@@ -253,12 +249,18 @@ async function main(): Promise<number> {
     return 2;
   }
   let cluster: SandboxCluster | undefined;
-  const interrupted = () => void (cluster ? cluster.destroy() : Promise.resolve()).then(() => process.exit(130));
+  let choice: ApiChoice | undefined;
+  const interrupted = () =>
+    void (cluster ? cluster.destroy() : Promise.resolve())
+      .then(() => choice?.stop())
+      .then(() => process.exit(130));
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
     const scenario = parseScenario(readFileSync(file, 'utf8'));
-    const output = await runScenario(scenario, process.env.AGENT === 'off', { onCluster: (c) => (cluster = c) });
+    // API=real: a real control plane (make k8s-bin) instead of the API server double.
+    choice = await apiBackendFromEnv('double');
+    const output = await runScenario(scenario, process.env.AGENT === 'off', { onCluster: (c) => (cluster = c) }, choice.backend);
     writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
     return output.passed === false ? 1 : 0;
   } catch (error) {
@@ -268,6 +270,8 @@ async function main(): Promise<number> {
     }
     process.stderr.write(`scenario: setup failed: ${(error as Error).message.split('\n')[0]}\n`);
     return 2;
+  } finally {
+    await choice?.stop();
   }
 }
 

@@ -65,6 +65,11 @@ export interface SandboxOptions {
   readonly pods: readonly ScenarioPod[];
   /** ClusterIP per pod key, one per family (services DNAT to the pod's address, same port). */
   readonly services?: ReadonlyMap<string, readonly string[]>;
+  /**
+   * A real control plane's network namespace (e2e/k8s/controlplane.ts), which outlives the cluster: it
+   * joins the fabric bridge as CONTROL_PLANE_IP, and every node reaches it as the `kubernetes` Service.
+   */
+  readonly controlPlane?: { readonly namespace: string; readonly port: number; readonly serviceIp: string };
 }
 
 export class SandboxCluster {
@@ -110,8 +115,11 @@ export class SandboxCluster {
     const v4 = families.includes('IPv4');
     const v6 = families.includes('IPv6');
     await this.addNamespace(this.fabric());
-    // The fabric holds 172.18.0.1: the sandbox's control plane (the API double) listens there.
-    await ipBatch(this.fabric(), ['link add br0 type bridge', 'link set br0 up', `addr add ${CONTROL_PLANE_IP}/16 dev br0`]);
+    await ipBatch(this.fabric(), ['link add br0 type bridge', 'link set br0 up']);
+    // 172.18.0.1 is the sandbox's control plane: the API double in the fabric itself, or a real control
+    // plane's namespace on a veth into the bridge (deleting the fabric deletes the veth and the address).
+    if (this.options.controlPlane) await this.attachControlPlane(this.options.controlPlane.namespace);
+    else await ipBatch(this.fabric(), [`addr add ${CONTROL_PLANE_IP}/16 dev br0`]);
     for (let i = 0; i < nodes; i++) {
       const node = this.node(i);
       await this.addNamespace(node);
@@ -163,6 +171,7 @@ export class SandboxCluster {
       await ipBatch(ns, podCommands);
     }
     await this.installServices();
+    if (this.options.controlPlane) await this.installKubernetesService(this.options.controlPlane);
     await Promise.all(pods.map((pod) => this.startPodProcess(pod)));
   }
 
@@ -196,6 +205,34 @@ export class SandboxCluster {
     for (let i = 0; i < this.options.nodes; i++) {
       const result = await execa('ip', ['netns', 'exec', this.node(i), 'nft', '-f', '-'], { input: script, reject: false });
       if (result.exitCode !== 0) throw new Error(`service DNAT in ${this.node(i)}: ${String(result.stderr).trim()}`);
+    }
+  }
+
+  private async attachControlPlane(namespace: string): Promise<void> {
+    const outside = `c${this.prefix.slice(-6)}`;
+    await ip(['-n', namespace, 'link', 'add', outside, 'type', 'veth', 'peer', 'name', 'cp', 'netns', this.fabric()]);
+    await ipBatch(this.fabric(), ['link set cp master br0', 'link set cp up']);
+    await ipBatch(namespace, [`addr add ${CONTROL_PLANE_IP}/16 dev ${outside}`, `link set ${outside} up`]);
+  }
+
+  /**
+   * kube-proxy's part for the `kubernetes` Service, which in-cluster clients (the agents) dial: its
+   * ClusterIP:443 DNATs to the API server on the output hook (the agents are hostNetwork), with a route
+   * so that the connect finds one before the DNAT.
+   */
+  private async installKubernetesService(plane: { port: number; serviceIp: string }): Promise<void> {
+    const script = [
+      'table ip sandbox-kubernetes-service {',
+      '  chain output {',
+      '    type nat hook output priority -100; policy accept;',
+      `    ip daddr ${plane.serviceIp} tcp dport 443 dnat to ${CONTROL_PLANE_IP}:${plane.port}`,
+      '  }',
+      '}',
+    ].join('\n');
+    for (let i = 0; i < this.options.nodes; i++) {
+      await ipBatch(this.node(i), [`route add ${plane.serviceIp}/32 dev eth0`]);
+      const result = await execa('ip', ['netns', 'exec', this.node(i), 'nft', '-f', '-'], { input: script, reject: false });
+      if (result.exitCode !== 0) throw new Error(`kubernetes Service DNAT in ${this.node(i)}: ${String(result.stderr).trim()}`);
     }
   }
 

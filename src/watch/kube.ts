@@ -34,6 +34,33 @@ export class ApiStatusError extends Error {
   }
 }
 
+/**
+ * The reason in an API error's body: the Status message when it is one (for a 403, the user, verb and
+ * resource the server refused: "... cannot list resource "networkpolicies" ..."), else the body's start.
+ */
+function statusMessage(body: string): string {
+  try {
+    const status = JSON.parse(body) as { message?: unknown };
+    if (typeof status.message === 'string') return status.message;
+  } catch {
+    // not JSON
+  }
+  return body.slice(0, 200);
+}
+
+/**
+ * A network failure with its cause: undici says only "fetch failed" or "terminated" and keeps the reason
+ * (ECONNREFUSED, a reset, a TLS error) in `cause`. Aborts and timeouts pass unchanged: the reflector
+ * knows them by name.
+ */
+function withCause(call: string, error: unknown): unknown {
+  if (!(error instanceof Error) || error.name === 'AbortError' || error.name === 'TimeoutError') return error;
+  const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
+  const detail = typeof cause?.message === 'string' && cause.message !== '' ? cause.message : cause?.code;
+  const reason = typeof detail === 'string' ? ` (${detail})` : '';
+  return new Error(`${call}: ${error.message}${reason}`, { cause: error });
+}
+
 type Page = { items: KubernetesObject[]; metadata?: { resourceVersion?: string; continue?: string } };
 
 /**
@@ -55,10 +82,12 @@ async function get(kc: KubeConfig, path: string, query: Record<string, string>, 
   for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
   const context = new RequestContext(url.toString(), HttpMethod.GET);
   await kc.applySecurityAuthentication(context);
-  const response = await fetch(url, { method: 'GET', headers: context.getHeaders(), dispatcher: context.getDispatcher(), ...(signal ? { signal } : {}) });
+  const response = await fetch(url, { method: 'GET', headers: context.getHeaders(), dispatcher: context.getDispatcher(), ...(signal ? { signal } : {}) }).catch((error: unknown) => {
+    throw withCause(`${what} ${path}`, error);
+  });
   if (response.status !== 200) {
     const body = await response.text().catch(() => '');
-    throw new ApiStatusError(response.status, `${what} ${path}: HTTP ${response.status} ${body.slice(0, 200)}`);
+    throw new ApiStatusError(response.status, `${what} ${path}: HTTP ${response.status} ${statusMessage(body)}`);
   }
   return response;
 }
