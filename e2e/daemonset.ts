@@ -21,3 +21,10 @@ export function agentContainer(): V1Container {
 export function agentNodeOptions(container: V1Container = agentContainer()): string[] {
   return (container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '').split(' ').filter(Boolean);
 }
+
+/** Where the DaemonSet's agent serves `flag`'s endpoints (`--metrics-bind-address`, `--healthz-bind-address`), as host:port. */
+export function agentAddress(flag: '--metrics-bind-address' | '--healthz-bind-address', container: V1Container = agentContainer()): string {
+  const arg = container.args!.find((a) => a.startsWith(`${flag}=`));
+  if (!arg) throw new Error(`daemonset/daemonset.yaml: the agent has no ${flag}`);
+  return arg.slice(flag.length + 1).replace(/^0\.0\.0\.0:/, '127.0.0.1:');
+}

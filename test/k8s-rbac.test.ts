@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { agentAddress } from '../e2e/daemonset.js';
 import { ControlPlane, missingBinaries } from '../e2e/k8s/controlplane.js';
 import { installAgentIdentity, realBackend } from '../e2e/k8s/sandbox-api.js';
 import { SandboxRun } from '../e2e/runner/run.js';
@@ -61,7 +62,7 @@ maybe('without list on networkpolicies the agent reports it in its log, metric a
     const [server, client] = scenario.pods;
     const blocked = async () => !(await cluster.probe(client!, { ip: server!.ips[0]!, port: 80, protocol: 'TCP' }));
     const agentHttp = async (path: string) => {
-      const result = await execa('ip', ['netns', 'exec', cluster.node(0), 'curl', '-s', '-w', '\n%{http_code}', `http://127.0.0.1:9745${path}`], { reject: false });
+      const result = await execa('ip', ['netns', 'exec', cluster.node(0), 'curl', '-s', '-w', '\n%{http_code}', `http://${agentAddress(path === '/metrics' ? '--metrics-bind-address' : '--healthz-bind-address')}${path}`], { reject: false });
       const lines = String(result.stdout).split('\n');
       return { status: Number(lines.pop()), body: lines.join('\n') };
     };
