@@ -85,7 +85,7 @@ const output = await runScenario(scenario, false, {
   },
   beforeDestroy: async (cluster) => {
     const metrics = await execa('ip', ['netns', 'exec', cluster.node(1), 'curl', '-s', 'http://127.0.0.1:9745/metrics'], { reject: false });
-    const wanted = /^nftpol_(sync_duration_seconds_count|network_programming_duration_seconds_(sum|count)|local_pods|nft_chains|nft_set_elements|denied_packets)/;
+    const wanted = /^nftpol_(sync_duration_seconds_count|network_programming_duration_seconds_(sum|count)|local_pods|nft_chains|nft_set_elements|denied_packets_total)/;
     console.log('=== a few metrics of the agent on node-1 (curl http://127.0.0.1:9745/metrics)');
     console.log(String(metrics.stdout).split('\n').filter((l) => wanted.test(l)).join('\n'));
   },
