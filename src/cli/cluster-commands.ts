@@ -5,7 +5,7 @@ import { loadManifestFiles } from '../manifests/load.js';
 import { familyOf } from '../model/ip.js';
 import { agentUrl, countersText, DEFAULT_METRICS_PORT, readDenyCounters, type CounterRequest } from './deny-counters.js';
 import { checkPresent, clusterTarget, readCluster, type ClusterFlags } from './live.js';
-import { explainConnection, explainText, matrixCommand, podKey, structured, type CommandResult, type ExplainOptions, type MatrixOptions } from './offline.js';
+import { explainConnection, explainText, matrixCommand, podKey, structured, UsageError, type CommandResult, type ExplainOptions, type MatrixOptions } from './offline.js';
 
 export interface ExplainFlags extends ClusterFlags, Omit<ExplainOptions, 'cluster' | 'namespace'> {
   /** Also read the deny counters of the pods at both ends from their agents. */
@@ -17,11 +17,18 @@ export interface ExplainFlags extends ClusterFlags, Omit<ExplainOptions, 'cluste
 export type MatrixFlags = ClusterFlags & Omit<MatrixOptions, 'cluster'>;
 
 /** The flags that choose a cluster, named and read as kubectl's (without -f the command reads the cluster). */
-export function addClusterOptions(command: Command): Command {
+export function addClusterOptions(command: Command, use: 'explain' | 'matrix'): Command {
+  const namespace = use === 'explain' ? "the namespace of pods named without one (default: the context's, else default)" : "only this namespace's pods (default: every namespace)";
   return command
-    .option('--kubeconfig <file>', 'kubeconfig file, without -f (default: $KUBECONFIG, ~/.kube/config, in-cluster)')
+    .option('--kubeconfig <file>', 'without -f, read the live cluster with this kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)')
     .option('--context <name>', 'the kubeconfig context to use (default: the current context)')
-    .option('-n, --namespace <namespace>', "explain: the namespace of a pod named without one (default: the context's); matrix: only this namespace's pods");
+    .option('-n, --namespace <namespace>', namespace);
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`"${text}" is not a port number`);
+  return port;
 }
 
 /** explain --node and the agents' address. */
@@ -29,7 +36,7 @@ export function addKernelOptions(command: Command): Command {
   return command
     .option('--node', "also show what the kernel did: the deny counters of the pods at both ends, from their nodes' agents")
     .option('--metrics-url <url>', 'read the counters from this agent /metrics URL (e.g. http://127.0.0.1:9745/metrics on a node) instead of each pod\'s node')
-    .addOption(new Option('--metrics-port <port>', "the agents' --metrics-bind-address port").argParser(Number).default(DEFAULT_METRICS_PORT));
+    .addOption(new Option('--metrics-port <port>', "the agents' --metrics-bind-address port").argParser(parsePort).default(DEFAULT_METRICS_PORT));
 }
 
 type Placement = ReadonlyMap<string, { readonly node: string; readonly hostIP: string | null }>;

@@ -69,7 +69,7 @@ export async function readDenyCounters(requests: readonly CounterRequest[]): Pro
         );
         return { ...request, deniedPackets: sample ? sample.value : null };
       } catch (error) {
-        const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+        const cause = causeOf(error);
         return { ...request, error: `cannot read ${request.url}: ${error instanceof Error ? error.message : String(error)}${cause}` };
       }
     }),
@@ -86,4 +86,11 @@ export function countersText(readings: readonly CounterReading[]): string {
   }
   if (readings.length === 0) lines.push('  no pod at either end: the counters are per pod');
   return lines.join('\n') + '\n';
+}
+
+/** fetch's own message is "fetch failed"; the reason (ECONNREFUSED, a TLS error) is its cause. */
+function causeOf(error: unknown): string {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  const text = typeof cause === 'object' && cause !== null && 'message' in cause ? String(cause.message) : '';
+  return text ? `: ${text}` : '';
 }

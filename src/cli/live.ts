@@ -4,7 +4,7 @@
 // same engine as manifests from files, so the answer is the one the agents enforce.
 import { KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { LoadedManifests, SourceObject } from '../manifests/load.js';
-import { ApiStatusError, kubeListerWatchers, WATCH_PATHS, WATCHED_KINDS, type WatchedKind } from '../watch/kube.js';
+import { ApiStatusError, kubeListerWatchers, WATCHED_KINDS, type WatchedKind } from '../watch/kube.js';
 import { UsageError } from './offline.js';
 
 /** The cluster could not be read (unreachable, forbidden): exit code 1, as kubectl's own errors. */
@@ -84,8 +84,8 @@ async function listAll(target: ClusterTarget, kind: WatchedKind): Promise<Kubern
       );
     }
     if (error instanceof ApiStatusError) throw new ClusterError(`the API server at ${target.server} refused to list ${RESOURCE[kind]}: ${error.message}`);
-    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
-    throw new ClusterError(`cannot reach the API server at ${target.server} (context ${target.context}): ${message(error)}${cause}`);
+    const cause = causeOf(error);
+    throw new ClusterError(`cannot list ${RESOURCE[kind]} from the API server at ${target.server} (context ${target.context}): ${message(error)}${cause}`);
   }
   return items;
 }
@@ -131,5 +131,9 @@ export function checkPresent(objects: ClusterObjects, key: string | null): void 
   if (pod) throw new ClusterError(`pod ${pod.key} takes part in no connection: ${pod.why}`);
 }
 
-/** The API paths read, for documentation and tests. */
-export const LIVE_PATHS: readonly string[] = WATCHED_KINDS.map((kind) => WATCH_PATHS[kind]);
+/** fetch's own message is "fetch failed"; the reason (ECONNREFUSED, a TLS error) is its cause. */
+function causeOf(error: unknown): string {
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  const text = typeof cause === 'object' && cause !== null && 'message' in cause ? String(cause.message) : '';
+  return text ? `: ${text}` : '';
+}

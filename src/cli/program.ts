@@ -50,9 +50,8 @@ export function buildProgram(name: 'nftpol' | 'kubectl nftpol' = 'nftpol'): Comm
       process.exit(error.exitCode === 0 ? 0 : 2);
     });
 
-  addClusterOptions(program
-    .command('matrix'))
-    .description("print the connectivity truth table of the manifests' pods: rows are sources, '.' allowed, 'X' denied")
+  addClusterOptions(program.command('matrix'), 'matrix')
+    .description("print the connectivity truth table of the cluster's (or the manifests') pods: rows are sources, '.' allowed, 'X' denied")
     .option('-f, --filename <path>', 'manifest file or directory (repeatable): Pods, Namespaces, NetworkPolicies', collect(String), [])
     .option('-p, --port <port/protocol>', 'port to evaluate, e.g. 80/TCP (repeatable; default 80/TCP)', collect(parsePortSpec), [])
     .option('--family <family>', 'IPv4 or IPv6', parseFamily, 'IPv4')
@@ -66,8 +65,7 @@ export function buildProgram(name: 'nftpol' | 'kubectl nftpol' = 'nftpol'): Comm
       ),
     );
 
-  addKernelOptions(addClusterOptions(program
-    .command('explain')))
+  addKernelOptions(addClusterOptions(program.command('explain'), 'explain'))
     .description('say whether one connection is allowed and why: which policies isolate each side, which rule allows it')
     .addOption(new Option('-f, --filename <path>', 'manifest file or directory (repeatable)').argParser(collect(String)).default([], 'none'))
     .requiredOption('--from <pod|ip>', 'source: namespace/pod (or pod in default) or an IP address')
