@@ -156,12 +156,25 @@ describe('explain --node: the deny counters of both ends, read from the agent of
     expect(denied.code).toBe(0);
     const url = `http://127.0.0.1:${agent.ports.metrics}/metrics`;
     expect(JSON.parse(denied.stdout).kernel).toEqual([
-      { direction: 'egress', pod: 'dev/shell', node: 'node-0', url, deniedPackets: null },
-      { direction: 'ingress', pod: 'prod/db', node: 'node-0', url, deniedPackets: 42 },
+      { direction: 'egress', pod: 'dev/shell', node: 'node-0', isolated: false, url, deniedPackets: null },
+      { direction: 'ingress', pod: 'prod/db', node: 'node-0', isolated: true, url, deniedPackets: 42 },
     ]);
     const text = await explain({ from: 'dev/shell', node: true, metricsUrl: url, output: 'text' });
     expect(text.stdout).toContain(`  ingress of prod/db (packets to it that were denied) on node-0 (${url}): 42 packets denied\n`);
-    expect(text.stdout).toContain('  egress of dev/shell (packets it sent that were denied) on node-0');
+    expect(text.stdout).toContain(`  egress of dev/shell (packets it sent that were denied) on node-0 (${url}): not isolated in this direction, so nothing is denied there\n`);
+  });
+
+  test("an agent without the pod's counter (not the pod's node) is told apart from a side that is not isolated", async () => {
+    const empty = createServer((_, res) => res.writeHead(200, { 'content-type': 'text/plain' }).end('# no series\n'));
+    await new Promise<void>((resolve) => empty.listen(0, '127.0.0.1', () => resolve()));
+    try {
+      const url = `http://127.0.0.1:${(empty.address() as AddressInfo).port}/metrics`;
+      const text = await explain({ from: 'dev/shell', node: true, metricsUrl: url, output: 'text' });
+      expect(text.stdout).toContain(`  ingress of prod/db (packets to it that were denied) on node-0 (${url}): no deny counter on this agent: is it the pod's node, and has it synced?\n`);
+    } finally {
+      empty.closeAllConnections();
+      await new Promise<void>((resolve) => empty.close(() => resolve()));
+    }
   });
 
   test('an agent that cannot be read: the verdict still, the error per pod, exit 1', async () => {

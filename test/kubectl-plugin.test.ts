@@ -2,7 +2,7 @@
 // `npm install -g`), against the API server double: flags, -o json|yaml, exit codes.
 import { jest } from '@jest/globals';
 import { execa } from 'execa';
-import { chmodSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -30,8 +30,7 @@ function kubectl(args: string[], env: Record<string, string> = {}) {
 
 beforeAll(async () => {
   bin = mkdtempSync(join(tmpdir(), 'nftpol-plugin-'));
-  // What npm does for a package.json `bin` entry: a link on PATH to an executable file.
-  chmodSync(PLUGIN, 0o755);
+  // What npm does for a package.json `bin` entry: a link on PATH (npm run build makes the file executable).
   symlinkSync(PLUGIN, join(bin, 'kubectl-nftpol'));
   api = new ApiServerDouble();
   await api.start();

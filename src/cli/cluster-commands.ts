@@ -73,7 +73,7 @@ export async function explainRun(flags: ExplainFlags): Promise<CommandResult> {
     const add = (direction: 'ingress' | 'egress', pod: string | null) => {
       if (pod === null) return;
       const where = placement.get(pod);
-      requests.push({ direction, pod, node: where?.node ?? '', url: agentUrl(where?.hostIP ?? null, flags.metricsPort ?? DEFAULT_METRICS_PORT, flags.metricsUrl) });
+      requests.push({ direction, pod, node: where?.node ?? '', isolated: verdict[direction].isolated, url: agentUrl(where?.hostIP ?? null, flags.metricsPort ?? DEFAULT_METRICS_PORT, flags.metricsUrl) });
     };
     add('egress', pods.src);
     add('ingress', pods.dst);

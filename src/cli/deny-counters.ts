@@ -12,6 +12,8 @@ export interface CounterRequest {
   /** namespace/name */
   readonly pod: string;
   readonly node: string;
+  /** Whether policies isolate the pod in this direction (only then does it have a deny counter). */
+  readonly isolated: boolean;
   /** The agent's /metrics URL. */
   readonly url: string | null;
 }
@@ -81,7 +83,14 @@ export function countersText(readings: readonly CounterReading[]): string {
   for (const r of readings) {
     const side = r.direction === 'egress' ? `egress of ${r.pod} (packets it sent that were denied)` : `ingress of ${r.pod} (packets to it that were denied)`;
     const where = `on ${r.node || 'no node'}${r.url ? ` (${r.url})` : ''}`;
-    const what = 'error' in r ? `ERROR ${r.error}` : r.deniedPackets === null ? 'no deny counter: not isolated in this direction' : `${r.deniedPackets} packets denied`;
+    const what =
+      'error' in r
+        ? `ERROR ${r.error}`
+        : r.deniedPackets !== null
+          ? `${r.deniedPackets} packets denied`
+          : r.isolated
+            ? "no deny counter on this agent: is it the pod's node, and has it synced?"
+            : 'not isolated in this direction, so nothing is denied there';
     lines.push(`  ${side} ${where}: ${what}`);
   }
   if (readings.length === 0) lines.push('  no pod at either end: the counters are per pod');
