@@ -1,5 +1,6 @@
-// The offline subcommands: answers from manifests, no cluster. Each returns its output and exit code so
-// that tests call them directly; main.ts only wires them to the command line.
+// The subcommands that answer from objects: manifests read from files, or objects already listed from a
+// live cluster (src/cli/live.ts). Each returns its output and exit code so that tests call them directly;
+// main.ts only wires them to the command line.
 import { readFileSync } from 'node:fs';
 import { stringify as toYaml } from 'yaml';
 import { decide, type Endpoint, type SideVerdict, type Verdict } from '../engine/decide.js';

@@ -68,7 +68,7 @@ export function buildProgram(name: 'nftpol' | 'kubectl nftpol' = 'nftpol'): Comm
   addKernelOptions(addClusterOptions(program.command('explain'), 'explain'))
     .description('say whether one connection is allowed and why: which policies isolate each side, which rule allows it')
     .addOption(new Option('-f, --filename <path>', 'manifest file or directory (repeatable)').argParser(collect(String)).default([], 'none'))
-    .requiredOption('--from <pod|ip>', 'source: namespace/pod (or pod in default) or an IP address')
+    .requiredOption('--from <pod|ip>', 'source: namespace/pod (or pod, in the -n namespace) or an IP address')
     .requiredOption('--to <pod|ip>', 'destination: namespace/pod or an IP address')
     .addOption(new Option('-p, --port <port/protocol>', 'destination port, e.g. 53/UDP').argParser(parsePortSpec).default({ port: 80, protocol: 'TCP' }, '80/TCP'))
     .option('--family <family>', 'IPv4 or IPv6 (default: the family of an IP given, else IPv4)', parseFamily)
