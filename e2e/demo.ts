@@ -3,7 +3,8 @@
 // matrix before any policy, then each seed example's policies in turn, with the matrix and an
 // `nftpol explain` after each, a few of the agents' metrics, and everything removed at the end.
 import { execa } from 'execa';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
@@ -13,6 +14,7 @@ import { explainText } from '../src/cli/offline.js';
 import { ScenarioModel } from '../src/scenario/evaluate.js';
 import { parseScenario, probeKey, type Scenario } from '../src/scenario/format.js';
 import { runScenario } from './runner/run.js';
+import { CONTROL_PLANE_IP } from './sandbox/cluster.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SEEDS = join(ROOT, 'examples', 'seeds');
@@ -88,6 +90,20 @@ const output = await runScenario(scenario, false, {
     const wanted = /^nftpol_(sync_duration_seconds_count|network_programming_duration_seconds_(sum|count)|local_pods|nft_chains|nft_set_elements|denied_packets_total)/;
     console.log('=== a few metrics of the agent on node-1 (curl http://127.0.0.1:9745/metrics)');
     console.log(String(metrics.stdout).split('\n').filter((l) => wanted.test(l)).join('\n'));
+    // explain against the live (double) API server, run on node-1 as an operator would on a node: the
+    // verdict, and the kernel's deny counters of the pods from that node's agent.
+    const dir = mkdtempSync(join(tmpdir(), 'nftpol-demo-'));
+    try {
+      const kubeconfig = join(dir, 'kubeconfig');
+      // The runner starts the API server double on the fabric at port 6443 (e2e/runner/run.ts).
+      writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: sandbox, cluster: {server: "http://${CONTROL_PLANE_IP}:6443", insecure-skip-tls-verify: true}}]\nusers: [{name: viewer, user: {token: demo}}]\ncontexts: [{name: sandbox, context: {cluster: sandbox, user: viewer}}]\ncurrent-context: sandbox\n`);
+      const args = ['explain', '--kubeconfig', kubeconfig, '--from', 'default/other', '--to', 'production/backend', '--port', '8080/TCP', '--node', '--metrics-url', 'http://127.0.0.1:9745/metrics'];
+      const explain = await execa('ip', ['netns', 'exec', cluster.node(1), process.execPath, join(ROOT, 'dist', 'src', 'cli', 'main.js'), ...args], { reject: false });
+      console.log(`\n=== on node-1, against the cluster: nftpol ${args.join(' ').replace(kubeconfig, '<sandbox kubeconfig>')}`);
+      console.log(String(explain.stdout) + String(explain.stderr));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 });
 const mismatches = output.steps.flatMap((s) => s.mismatches).length;
