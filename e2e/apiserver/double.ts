@@ -102,8 +102,11 @@ export class ApiServerDouble {
 
   async stop(): Promise<void> {
     this.dropWatches();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    // Before waiting: close() stops new connections but not a client's keep-alive one, on which an agent
+    // can start a new watch after dropWatches(); close() would then wait for it forever.
     this.server?.closeAllConnections();
+    await closed;
     this.server = null;
   }
 
