@@ -105,7 +105,7 @@ async function runPhase(api: ApiServerDouble, phase: Phase, port: number): Promi
     }
     const metrics = (await get(port, '/metrics')).text;
     const reads = metrics.split('\n').filter((l) => l.startsWith('nftpol_nft_counter_reads_total')).reduce((sum, l) => sum + Number(l.split(' ')[1]), 0);
-    const counters = metrics.split('\n').filter((l) => l.startsWith('nftpol_denied_packets{')).length;
+    const counters = metrics.split('\n').filter((l) => /^nftpol_denied_packets(_total)?\{/.test(l)).length; // older builds: the gauge without _total
     return {
       phase: phase.name,
       syncs: latencies.length,

@@ -4,7 +4,7 @@
 // `nftpol explain` after each, a few of the denied-connection log's lines (--deny-log), a few of the
 // agents' metrics, and everything removed at the end. The agents also run with --strict-mode.
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { explainText } from '../src/cli/offline.js';
 import { ScenarioModel } from '../src/scenario/evaluate.js';
 import { parseScenario, probeKey, type Scenario } from '../src/scenario/format.js';
 import { runScenario } from './runner/run.js';
+import { CONTROL_PLANE_IP } from './sandbox/cluster.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SEEDS = join(ROOT, 'examples', 'seeds');
@@ -109,9 +110,23 @@ const output = await runScenario(scenario, false, {
   },
   beforeDestroy: async (cluster) => {
     const metrics = await execa('ip', ['netns', 'exec', cluster.node(1), 'curl', '-s', 'http://127.0.0.1:9745/metrics'], { reject: false });
-    const wanted = /^nftpol_(sync_duration_seconds_count|network_programming_duration_seconds_(sum|count)|local_pods|nft_chains|nft_set_elements|denied_packets|denied_connections_(logged|suppressed)_total|strict_sweeps_total)/;
+    const wanted = /^nftpol_(sync_duration_seconds_count|network_programming_duration_seconds_(sum|count)|local_pods|nft_chains|nft_set_elements|denied_packets_total|denied_connections_(logged|suppressed)_total|strict_sweeps_total)/;
     console.log('=== a few metrics of the agent on node-1 (curl http://127.0.0.1:9745/metrics)');
     console.log(String(metrics.stdout).split('\n').filter((l) => wanted.test(l)).join('\n'));
+    // explain against the live (double) API server, run on node-1 as an operator would on a node: the
+    // verdict, and the kernel's deny counters of the pods from that node's agent.
+    const dir = mkdtempSync(join(tmpdir(), 'nftpol-demo-'));
+    try {
+      const kubeconfig = join(dir, 'kubeconfig');
+      // The runner starts the API server double on the fabric at port 6443 (e2e/runner/run.ts).
+      writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters: [{name: sandbox, cluster: {server: "http://${CONTROL_PLANE_IP}:6443", insecure-skip-tls-verify: true}}]\nusers: [{name: viewer, user: {token: demo}}]\ncontexts: [{name: sandbox, context: {cluster: sandbox, user: viewer}}]\ncurrent-context: sandbox\n`);
+      const args = ['explain', '--kubeconfig', kubeconfig, '--from', 'default/other', '--to', 'production/backend', '--port', '8080/TCP', '--node', '--metrics-url', 'http://127.0.0.1:9745/metrics'];
+      const explain = await execa('ip', ['netns', 'exec', cluster.node(1), process.execPath, join(ROOT, 'dist', 'src', 'cli', 'main.js'), ...args], { reject: false });
+      console.log(`\n=== on node-1, against the cluster: nftpol ${args.join(' ').replace(kubeconfig, '<sandbox kubeconfig>')}`);
+      console.log(String(explain.stdout) + String(explain.stderr));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 });
 if (existsSync(logs)) rmSync(logs, { recursive: true, force: true });

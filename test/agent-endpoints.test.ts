@@ -43,7 +43,7 @@ async function fetchText(port: number, path: string): Promise<{ status: number; 
   const response = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: response.status, text: await response.text() };
 }
-const denied = (text: string) => Number(/^nftpol_denied_packets\{namespace="x",pod="a",direction="ingress"\} (\d+)$/m.exec(text)?.[1]);
+const denied = (text: string) => Number(/^nftpol_denied_packets_total\{namespace="x",pod="a",direction="ingress"\} (\d+)$/m.exec(text)?.[1]);
 
 beforeEach(async () => {
   api = new ApiServerDouble();
@@ -66,6 +66,8 @@ test('32 concurrent scrapes, then a scrape loop, cost one counter read and one r
   const renders = jest.spyOn(agent.metrics.registry, 'metrics');
   const burst = await Promise.all(Array.from({ length: 32 }, () => fetchText(agent.ports.metrics, '/metrics')));
   expect(burst.map((r) => [r.status, denied(r.text)])).toEqual(Array(32).fill([200, 1]));
+  // A counter in Prometheus' conventions, so that rate() and increase() apply (docs/metrics.md).
+  expect(burst[0]!.text).toContain('# TYPE nftpol_denied_packets_total counter');
   expect(runner.counterReads).toBe(1);
   expect(renders).toHaveBeenCalledTimes(1);
   const loopStarted = Date.now();

@@ -170,11 +170,13 @@ test('API outage: enforcement stays, not ready after the grace, recovers after a
   expect(runner.scripts.length).toBe(syncs); // nothing was removed while the API was away
   expect(await get('/healthz')).toBe(200);
   expect(await metric('nftpol_watch_errors_total')).toMatch(/ [1-9]\d*$/m);
+  expect(await metric('nftpol_ready ')).toBe('nftpol_ready 0'); // what the NftpolAgentNotReady alert reads
   api.setDown(false);
   await api.restart();
   api.apply('Pod', pod('x', 'e', {}, '10.244.0.13'));
   await until('events flow again', () => last().includes('10.244.0.13 : jump in-'));
   await until('ready again', async () => (await get('/readyz')) === 200);
+  expect(await metric('nftpol_ready ')).toBe('nftpol_ready 1');
 });
 
 test('watch faults: each failure is logged and counted by kind and reason, not ready after the grace, ready again after', async () => {
@@ -223,7 +225,8 @@ test('/metrics exposes the documented series', async () => {
     'nftpol_nft_set_elements',
     'nftpol_nft_chains',
     'nftpol_rejected_objects_total',
-    'nftpol_denied_packets',
+    'nftpol_denied_packets_total',
+    'nftpol_ready',
     'nftpol_build_info',
     'nftpol_process_resident_memory_bytes',
   ]) {

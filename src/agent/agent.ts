@@ -110,7 +110,7 @@ export class Agent {
           if (!outcome.ok) deps.log.warn('could not read the nft deny counters; /metrics serves the last values read', { error: String(outcome.error) });
         })
       : null;
-    this.metrics = createMetrics(() => this.collectDenied());
+    this.metrics = createMetrics({ denied: () => this.collectDenied(), ready: () => this.ready().ready });
     this.exposition = new SharedRead(() => this.metrics.registry.metrics(), { intervalMs: Math.min(EXPOSITION_REUSE_MS, counterInterval), maxWaitMs: 10_000 }, (outcome) => {
       if (!outcome.ok) deps.log.warn('could not render /metrics', { error: String(outcome.error) });
     });
@@ -301,7 +301,8 @@ export class Agent {
       const [namespace, pod] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
       for (const direction of ['ingress', 'egress'] as const) {
         const packets = counters.get(denyCounterName(direction, key));
-        if (packets !== undefined) this.metrics.deniedPackets.set({ namespace, pod, direction }, packets);
+        // reset() above, so inc() sets the value the kernel counter holds.
+        if (packets !== undefined) this.metrics.deniedPackets.inc({ namespace, pod, direction }, packets);
       }
     }
   }

@@ -17,18 +17,27 @@ export interface Metrics {
   readonly nftSets: Gauge;
   readonly nftChains: Gauge;
   readonly driftRepairs: Counter;
-  readonly deniedPackets: Gauge<'namespace' | 'pod' | 'direction'>;
+  readonly deniedPackets: Counter<'namespace' | 'pod' | 'direction'>;
   readonly counterReads: Counter<'result'>;
   readonly buildInfo: Gauge<'version' | 'node'>;
   readonly bridgedUnfiltered: Gauge;
   readonly eventQueueLength: Gauge;
   readonly eventsCoalesced: Counter;
   readonly policyLimitExceeded: Counter<'namespace' | 'limit'>;
+  readonly ready: Gauge;
 }
 
 const SYNC_BUCKETS = Array.from({ length: 15 }, (_, i) => 0.001 * 2 ** i);
 
-export function createMetrics(collectDenied?: () => Promise<void>): Metrics {
+/** What the registry asks the agent at scrape time. */
+export interface MetricsCollectors {
+  /** Sets the deny counters from the nft counters as last read. */
+  readonly denied?: () => Promise<void>;
+  /** Whether /readyz would answer 200 now. */
+  readonly ready?: () => boolean;
+}
+
+export function createMetrics(collectors: MetricsCollectors = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'nftpol_' });
   const reg = { registers: [registry] };
@@ -52,12 +61,14 @@ export function createMetrics(collectDenied?: () => Promise<void>): Metrics {
     nftSets: new Gauge({ name: 'nftpol_nft_sets', help: 'Sets in the nftpol table.', ...reg }),
     nftChains: new Gauge({ name: 'nftpol_nft_chains', help: 'Policy chains in the nftpol table.', ...reg }),
     driftRepairs: new Counter({ name: 'nftpol_drift_repairs_total', help: 'Periodic resyncs that found the nftpol table missing or changed and rewrote it.', ...reg }),
-    deniedPackets: new Gauge({
-      name: 'nftpol_denied_packets',
+    // A counter in Prometheus' sense: it only grows, except that it restarts at zero when a full sync
+    // recreates the table, which rate() and increase() take for a counter reset.
+    deniedPackets: new Counter({
+      name: 'nftpol_denied_packets_total',
       help: 'Packets denied by policy per local pod and direction (nft counters; they restart at zero when the table is recreated).',
       labelNames: ['namespace', 'pod', 'direction'],
       ...reg,
-      ...(collectDenied ? { collect: collectDenied } : {}),
+      ...(collectors.denied ? { collect: collectors.denied } : {}),
     }),
     counterReads: new Counter({ name: 'nftpol_nft_counter_reads_total', help: 'Reads of the nft deny counters for /metrics (at most one per --counter-read-interval, however many scrapers), by result (ok, error).', labelNames: ['result'], ...reg }),
     buildInfo: new Gauge({ name: 'nftpol_build_info', help: 'Always 1; labels carry the version and the node.', labelNames: ['version', 'node'], ...reg }),
@@ -70,5 +81,11 @@ export function createMetrics(collectDenied?: () => Promise<void>): Metrics {
     bridgedUnfiltered: new Gauge({ name: 'nftpol_bridged_traffic_unfiltered', help: '1 when pods on this node share a Linux bridge whose traffic bypasses nftpol (br_netfilter off); see the agent log.', ...reg }),
     eventQueueLength: new Gauge({ name: 'nftpol_event_queue_length', help: 'Watch events received and not yet applied to the engine (one per object at most).', ...reg }),
     eventsCoalesced: new Counter({ name: 'nftpol_events_coalesced_total', help: 'Watch events that replaced an older event of the same object before it was applied.', ...reg }),
+    ready: new Gauge({
+      name: 'nftpol_ready',
+      help: '1 when the agent is ready (/readyz answers 200): informers synced, first sync applied, last sync good, API server reachable within the grace.',
+      ...reg,
+      ...(collectors.ready ? { collect(this: Gauge) { this.set(collectors.ready!() ? 1 : 0); } } : {}),
+    }),
   };
 }

@@ -1,12 +1,14 @@
-// The offline subcommands: answers from manifests, no cluster. Each returns its output and exit code so
-// that tests call them directly; main.ts only wires them to the command line.
+// The subcommands that answer from objects: manifests read from files, or objects already listed from a
+// live cluster (src/cli/live.ts). Each returns its output and exit code so that tests call them directly;
+// main.ts only wires them to the command line.
 import { readFileSync } from 'node:fs';
 import type { DenyLogOptions } from '../nft/denylog.js';
+import { stringify as toYaml } from 'yaml';
 import { decide, type Endpoint, type SideVerdict, type Verdict } from '../engine/decide.js';
 import { connectivityMatrix, formatMatrix } from '../engine/matrix.js';
 import { buildCluster, type ManifestCluster } from '../manifests/cluster.js';
 import { formatDiagnostic } from '../manifests/diagnostics.js';
-import { loadManifestFiles } from '../manifests/load.js';
+import { loadManifestFiles, type LoadedManifests } from '../manifests/load.js';
 import { familyOf } from '../model/ip.js';
 import { DEFAULT_POLICY_LIMITS, type PolicyLimits } from '../model/limits.js';
 import { isProtocol, type Family, type Protocol } from '../model/types.js';
@@ -53,9 +55,15 @@ export function parseFamily(text: string): Family {
   return family;
 }
 
-function loadCluster(files: readonly string[], node: string | null = null, limits: PolicyLimits = DEFAULT_POLICY_LIMITS): { cluster: ManifestCluster; stderr: string } {
-  if (files.length === 0) throw new UsageError('give manifests with -f <file or directory>');
-  const cluster = buildCluster(loadManifestFiles(files), node, limits);
+/** -o json or -o yaml of the same document (kubectl's conventions). */
+export function structured(value: unknown, output: 'json' | 'yaml'): string {
+  return output === 'yaml' ? toYaml(value, { lineWidth: 0 }) : JSON.stringify(value, null, 2) + '\n';
+}
+
+/** The objects come from files, or already read (a live cluster, src/cli/live.ts). */
+function loadCluster(files: readonly string[], node: string | null = null, read?: LoadedManifests, limits: PolicyLimits = DEFAULT_POLICY_LIMITS): { cluster: ManifestCluster; stderr: string } {
+  if (!read && files.length === 0) throw new UsageError('give manifests with -f <file or directory>');
+  const cluster = buildCluster(read ?? loadManifestFiles(files), node, limits);
   const stderr = cluster.diagnostics.map((d) => formatDiagnostic(d) + '\n').join('');
   if (cluster.diagnostics.some((d) => d.level === 'error' && d.message.startsWith('cannot read'))) throw new UsageError(stderr.trim());
   return { cluster, stderr };
@@ -63,39 +71,47 @@ function loadCluster(files: readonly string[], node: string | null = null, limit
 
 export interface MatrixOptions {
   readonly files: readonly string[];
+  /** Objects read from a live cluster, used instead of files. */
+  readonly cluster?: LoadedManifests;
+  /** Only the pods of this namespace as rows and columns (the policies of every namespace still count). */
+  readonly namespace?: string;
   readonly ports: readonly PortSpec[];
   readonly family: Family;
-  readonly output: 'table' | 'json';
+  readonly output: 'table' | 'json' | 'yaml';
   /** What one policy may cost, as the agent's flags set it (over a limit is reported on stderr). */
   readonly limits?: PolicyLimits;
 }
 
 export function matrixCommand(options: MatrixOptions): CommandResult {
-  const { cluster, stderr } = loadCluster(options.files, null, options.limits);
-  if (cluster.pods.length === 0) throw new UsageError('the manifests hold no Pod: the matrix needs pods (kubectl get pods -A -o yaml)');
+  const { cluster, stderr } = loadCluster(options.files, null, options.cluster, options.limits);
+  const pods = options.namespace === undefined ? cluster.pods : cluster.pods.filter((key) => key.startsWith(`${options.namespace}/`));
+  if (pods.length === 0) {
+    const where = options.cluster ? 'the cluster has' : 'the manifests hold';
+    throw new UsageError(`${where} no Pod${options.cluster ? ' with an address' : ''}${options.namespace === undefined ? '' : ` in namespace ${options.namespace}`}: the matrix needs pods${options.cluster ? '' : ' (kubectl get pods -A -o yaml)'}`);
+  }
   const ports = options.ports.length > 0 ? options.ports : [{ port: 80, protocol: 'TCP' as const }];
   const results: Record<string, Record<string, string>> = {};
   for (const p of ports) {
     const key = `${p.port}/${p.protocol}${options.family === 'IPv6' ? '/IPv6' : ''}`;
-    results[key] = connectivityMatrix(cluster.engine, cluster.pods, { ...p, family: options.family });
+    results[key] = connectivityMatrix(cluster.engine, pods, { ...p, family: options.family });
   }
   const stdout =
-    options.output === 'json'
-      ? JSON.stringify({ pods: cluster.pods, results }, null, 2) + '\n'
+    options.output !== 'table'
+      ? structured({ pods, results }, options.output)
       : Object.entries(results)
-          .map(([key, rows]) => formatMatrix(key, cluster.pods, rows))
+          .map(([key, rows]) => formatMatrix(key, pods, rows))
           .join('\n\n') + '\n';
   return { stdout, stderr, code: 0 };
 }
 
-export function scenarioMatrixCommand(file: string, output: 'table' | 'json'): CommandResult {
+export function scenarioMatrixCommand(file: string, output: 'table' | 'json' | 'yaml'): CommandResult {
   const scenario = parseScenario(readFileSync(file, 'utf8'));
   const steps = ScenarioModel.evaluate(scenario);
   const pods = scenario.pods.map((p) => p.key);
   const passed = scenario.steps.some((s) => s.expect) ? steps.every((s) => s.mismatches.length === 0) : null;
   let stdout: string;
-  if (output === 'json') {
-    stdout = JSON.stringify({ scenario: scenario.name, pods, steps, passed }, null, 2) + '\n';
+  if (output !== 'table') {
+    stdout = structured({ scenario: scenario.name, pods, steps, passed }, output);
   } else {
     stdout = steps
       .map((step, i) => {
@@ -110,18 +126,30 @@ export function scenarioMatrixCommand(file: string, output: 'table' | 'json'): C
 
 export interface ExplainOptions {
   readonly files: readonly string[];
+  /** Objects read from a live cluster, used instead of files. */
+  readonly cluster?: LoadedManifests;
+  /** The namespace of a pod named without one (default: `default`). */
+  readonly namespace?: string;
   readonly from: string;
   readonly to: string;
   readonly port: PortSpec;
   readonly family: Family | null;
-  readonly output: 'text' | 'json';
+  readonly output: 'text' | 'json' | 'yaml';
   readonly limits?: PolicyLimits;
 }
 
-function endpoint(text: string, cluster: ManifestCluster): Endpoint {
+/** `namespace/pod`, or a pod of the default namespace given as `pod`. */
+export function podKey(text: string, namespace = 'default'): string {
+  return text.includes('/') ? text : `${namespace}/${text}`;
+}
+
+function endpoint(text: string, cluster: ManifestCluster, namespace: string | undefined, live: boolean): Endpoint {
   if (familyOf(text) !== null) return { ip: text };
-  const key = text.includes('/') ? text : `default/${text}`;
-  if (!cluster.engine.pod(key)) throw new UsageError(`no pod ${key} in the manifests (pods: ${cluster.pods.join(', ') || 'none'})`);
+  const key = podKey(text, namespace);
+  if (!cluster.engine.pod(key)) {
+    const known = live ? `${cluster.pods.length} pods with an address` : `pods: ${cluster.pods.join(', ') || 'none'}`;
+    throw new UsageError(`no pod ${key} in the ${live ? 'cluster' : 'manifests'} (${known})`);
+  }
   return { pod: key };
 }
 
@@ -151,15 +179,32 @@ function overLimitNotes(cluster: ManifestCluster, v: Verdict): OverLimitNotes {
   return notes;
 }
 
-export function explainCommand(options: ExplainOptions): CommandResult {
-  const { cluster, stderr } = loadCluster(options.files, null, options.limits);
-  const src = endpoint(options.from, cluster);
-  const dst = endpoint(options.to, cluster);
+export interface Explanation {
+  readonly query: { readonly from: string; readonly to: string; readonly port: PortSpec; readonly family: Family };
+  readonly verdict: Verdict;
+  /** The pods at each end (namespace/name), when they are pods. */
+  readonly pods: { readonly src: string | null; readonly dst: string | null };
+  /** Policies over a cost limit that select either end. */
+  readonly overLimit: OverLimitNotes;
+  readonly stderr: string;
+}
+
+/** The verdict and its reasons, before formatting (explain --node adds the kernel's counters to it). */
+export function explainConnection(options: ExplainOptions): Explanation {
+  const { cluster, stderr } = loadCluster(options.files, null, options.cluster, options.limits);
+  const live = options.cluster !== undefined;
+  const src = endpoint(options.from, cluster, options.namespace, live);
+  const dst = endpoint(options.to, cluster, options.namespace, live);
   const family = options.family ?? ('ip' in src ? familyOf(src.ip)! : 'ip' in dst ? familyOf(dst.ip)! : 'IPv4');
   const verdict = decide(cluster.engine, { src, dst, port: options.port.port, protocol: options.port.protocol, family });
-  const query = { from: options.from, to: options.to, port: options.port, family };
-  const overLimit = overLimitNotes(cluster, verdict);
-  const stdout = options.output === 'json' ? JSON.stringify({ ...query, ...verdict, overLimit }, null, 2) + '\n' : explainText(query, verdict, overLimit);
+  // Pods by their full name, also when given without a namespace.
+  const query = { from: 'pod' in src ? src.pod : src.ip, to: 'pod' in dst ? dst.pod : dst.ip, port: options.port, family };
+  return { query, verdict, pods: { src: 'pod' in src ? src.pod : null, dst: 'pod' in dst ? dst.pod : null }, overLimit: overLimitNotes(cluster, verdict), stderr };
+}
+
+export function explainCommand(options: ExplainOptions): CommandResult {
+  const { query, verdict, overLimit, stderr } = explainConnection(options);
+  const stdout = options.output === 'text' ? explainText(query, verdict, overLimit) : structured({ ...query, ...verdict, overLimit }, options.output);
   return { stdout, stderr, code: 0 };
 }
 
@@ -178,7 +223,7 @@ export interface RenderOptions {
 
 /** The nft script nftpol would apply on a node: the full replacement, or the diff from older manifests. */
 export function renderCommand(options: RenderOptions): CommandResult {
-  const { cluster, stderr } = loadCluster(options.files, options.node, options.limits);
+  const { cluster, stderr } = loadCluster(options.files, options.node, undefined, options.limits);
   if (cluster.engine.localPods().size === 0) {
     const nodes = [...new Set([...cluster.engine.allPods()].map((p) => p.node).filter(Boolean))].sort();
     throw new UsageError(`no pod of the manifests runs on node "${options.node}" (nodes: ${nodes.join(', ') || 'none'}; set spec.nodeName)`);
@@ -186,7 +231,7 @@ export function renderCommand(options: RenderOptions): CommandResult {
   const table = { table: options.table, denyAction: options.denyAction, ...(options.strictMode ? { strictMode: true } : {}), ...(options.denyLog ? { denyLog: options.denyLog } : {}) };
   const desired = compileTable(cluster.engine, table);
   if (options.diff.length === 0) return { stdout: renderFull(desired, table), stderr, code: 0 };
-  const older = loadCluster(options.diff, options.node, options.limits);
+  const older = loadCluster(options.diff, options.node, undefined, options.limits);
   const script = renderDiff(compileTable(older.cluster.engine, table), desired, table);
   return { stdout: script === '' ? '# no change\n' : script, stderr: stderr + older.stderr, code: 0 };
 }

@@ -3,9 +3,9 @@
 import { Command, Option } from 'commander';
 import { ScenarioError } from '../scenario/format.js';
 import { DEFAULT_DENY_LOG_GROUP, DEFAULT_DENY_LOG_RATE, parseDuration, parseIntIn, parseLevel, parseListen, policyLimitOptions, policyLimitsOf, runAgent, runCleanup, type AgentFlags, type PolicyLimitFlags } from './agent-command.js';
+import { addClusterOptions, addKernelOptions, explainRun, matrixRun, type ExplainFlags, type MatrixFlags } from './cluster-commands.js';
+import { ClusterError } from './live.js';
 import {
-  explainCommand,
-  matrixCommand,
   renderCommand,
   parseFamily,
   parsePortSpec,
@@ -25,9 +25,9 @@ function withLimitOptions(command: Command): Command {
   return command;
 }
 
-function run(result: () => CommandResult): void {
+async function run(result: () => CommandResult | Promise<CommandResult>): Promise<void> {
   try {
-    const { stdout, stderr, code } = result();
+    const { stdout, stderr, code } = await result();
     process.stderr.write(stderr);
     process.stdout.write(stdout);
     process.exitCode = code;
@@ -37,45 +37,49 @@ function run(result: () => CommandResult): void {
       process.exitCode = 2;
       return;
     }
+    if (error instanceof ClusterError) {
+      process.stderr.write(`nftpol: ${error.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
     throw error;
   }
 }
 
-export function buildProgram(): Command {
-  const program = new Command('nftpol')
-    .description('Kubernetes NetworkPolicy enforcement with nftables: agent and offline tools')
+/** `nftpol`, or the kubectl plugin (`kubectl nftpol`: explain, matrix and render only). */
+export function buildProgram(name: 'nftpol' | 'kubectl nftpol' = 'nftpol'): Command {
+  const program = new Command(name)
+    .description(name === 'nftpol' ? 'Kubernetes NetworkPolicy enforcement with nftables: agent and offline tools' : 'nftpol: why a connection is allowed or denied, from the live cluster or manifests')
     .showHelpAfterError()
     .exitOverride((error) => {
       process.exit(error.exitCode === 0 ? 0 : 2);
     });
 
-  program
-    .command('matrix')
-    .description("print the connectivity truth table of the manifests' pods: rows are sources, '.' allowed, 'X' denied")
+  addClusterOptions(program.command('matrix'), 'matrix')
+    .description("print the connectivity truth table of the cluster's (or the manifests') pods: rows are sources, '.' allowed, 'X' denied")
     .option('-f, --filename <path>', 'manifest file or directory (repeatable): Pods, Namespaces, NetworkPolicies', collect(String), [])
     .option('-p, --port <port/protocol>', 'port to evaluate, e.g. 80/TCP (repeatable; default 80/TCP)', collect(parsePortSpec), [])
     .option('--family <family>', 'IPv4 or IPv6', parseFamily, 'IPv4')
     .option('--scenario <file>', 'evaluate a scenario file (../shared/scenarios/FORMAT.md) step by step instead of -f')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
-    .action((opts: PolicyLimitFlags & { filename: string[]; port: PortSpec[]; family: 'IPv4' | 'IPv6'; scenario?: string; output: 'table' | 'json' }) =>
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json', 'yaml']).default('table'))
+    .action((opts: PolicyLimitFlags & Omit<MatrixFlags, 'files' | 'ports'> & { filename: string[]; port: PortSpec[]; scenario?: string }) =>
       run(() =>
         opts.scenario
           ? scenarioMatrixCommand(opts.scenario, opts.output)
-          : matrixCommand({ files: opts.filename, ports: opts.port, family: opts.family, output: opts.output, limits: policyLimitsOf(opts) }),
+          : matrixRun({ ...opts, files: opts.filename, ports: opts.port, limits: policyLimitsOf(opts) }),
       ),
     );
 
-  program
-    .command('explain')
+  addKernelOptions(addClusterOptions(program.command('explain'), 'explain'))
     .description('say whether one connection is allowed and why: which policies isolate each side, which rule allows it')
     .addOption(new Option('-f, --filename <path>', 'manifest file or directory (repeatable)').argParser(collect(String)).default([], 'none'))
-    .requiredOption('--from <pod|ip>', 'source: namespace/pod (or pod in default) or an IP address')
+    .requiredOption('--from <pod|ip>', 'source: namespace/pod (or pod, in the -n namespace) or an IP address')
     .requiredOption('--to <pod|ip>', 'destination: namespace/pod or an IP address')
     .addOption(new Option('-p, --port <port/protocol>', 'destination port, e.g. 53/UDP').argParser(parsePortSpec).default({ port: 80, protocol: 'TCP' }, '80/TCP'))
     .option('--family <family>', 'IPv4 or IPv6 (default: the family of an IP given, else IPv4)', parseFamily)
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
-    .action((opts: PolicyLimitFlags & { filename: string[]; from: string; to: string; port: PortSpec; family?: 'IPv4' | 'IPv6'; output: 'text' | 'json' }) =>
-      run(() => explainCommand({ files: opts.filename, from: opts.from, to: opts.to, port: opts.port, family: opts.family ?? null, output: opts.output, limits: policyLimitsOf(opts) })),
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json', 'yaml']).default('text'))
+    .action((opts: PolicyLimitFlags & Omit<ExplainFlags, 'files' | 'family'> & { filename: string[]; family?: 'IPv4' | 'IPv6' }) =>
+      run(() => explainRun({ ...opts, files: opts.filename, family: opts.family ?? null, limits: policyLimitsOf(opts) })),
     );
 
   program
@@ -104,6 +108,9 @@ export function buildProgram(): Command {
         }),
       ),
     );
+
+  // The kubectl plugin answers questions; running the agent or removing its table is for nodes.
+  if (name !== 'nftpol') return program;
 
   program
     .command('agent')
