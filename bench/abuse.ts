@@ -170,9 +170,11 @@ async function main(): Promise<void> {
   const keep = process.env.BENCH_AGENT_LOG ? createWriteStream(process.env.BENCH_AGENT_LOG) : null;
   createInterface({ input: agent.stdout! }).on('line', (line) => {
     keep?.write(`${line}\n`);
-    const entry = JSON.parse(line) as { msg: string; level: string; versions?: Record<string, string> };
+    const entry = JSON.parse(line) as { msg: string; level: string; versions?: Record<string, string>; waitingNamespaces?: string[]; versionsOtherNamespaces?: Record<string, string> };
     if (entry.level === 'error') console.log(`  agent error: ${line.slice(0, 300)}`);
-    const version = Number(entry.versions?.NetworkPolicy ?? NaN);
+    // While the hostile tenant's policies wait (pacing), the versions of the other lanes say what is enforced.
+    const versions = entry.waitingNamespaces !== undefined && !entry.waitingNamespaces.includes('good') ? entry.versionsOtherNamespaces : entry.versions;
+    const version = Number(versions?.NetworkPolicy ?? NaN);
     if (entry.msg !== 'sync' || Number.isNaN(version)) return;
     const now = process.hrtime.bigint();
     for (const [rv, w] of waiting) {

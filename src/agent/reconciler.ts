@@ -15,6 +15,14 @@ export interface ReconcilerOptions {
   readonly backoff: BackoffOptions;
   /** The resourceVersion each watch had reached, logged with each sync (so a caller can tell a write is enforced). */
   readonly versions?: () => Record<string, string>;
+  /**
+   * The namespaces (lanes of the event queue, fairqueue.ts) with events not yet applied, and the versions
+   * every other namespace has reached; null when none or too many. Logged with a sync: while one
+   * namespace's policies wait (pacing), the others can still tell that their writes are enforced.
+   */
+  readonly waiting?: () => { readonly lanes: readonly string[]; readonly versions: Record<string, string> } | null;
+  /** Told when a sync takes the engine's changes and when it ends, with its duration (the queue's pacing). */
+  readonly pacing?: { syncStarting(): void; syncFinished(durationMs: number): void };
 }
 
 export class Reconciler {
@@ -93,7 +101,10 @@ export class Reconciler {
     const since = this.pendingSince;
     this.pendingSince = null;
     const mode = this.dataplane.committedState === null ? 'full' : 'partial';
+    const started = process.hrtime.bigint();
+    this.options.pacing?.syncStarting();
     const versions = this.options.versions?.();
+    const waiting = this.options.waiting?.();
     const changes = this.engine.takeChanges();
     this.syncs++;
     try {
@@ -114,8 +125,11 @@ export class Reconciler {
         // From the oldest change this sync enforces to its commit.
         ...(latencyMs !== undefined ? { latencyMs: Number(latencyMs.toFixed(2)) } : {}),
         ...(versions ? { versions } : {}),
+        ...(waiting ? { waitingNamespaces: waiting.lanes, versionsOtherNamespaces: waiting.versions } : {}),
       });
+      this.options.pacing?.syncFinished(Number(process.hrtime.bigint() - started) / 1e6);
     } catch (error) {
+      this.options.pacing?.syncFinished(Number(process.hrtime.bigint() - started) / 1e6);
       this.failures++;
       this.lastSyncOk = false;
       this.metrics.syncFailures.inc({ mode });
