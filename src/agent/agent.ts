@@ -111,9 +111,10 @@ export class Agent {
         const lanes = this.queue.waitingLanes(8);
         if (lanes === null || lanes.length === 0) return null;
         const except = new Set(lanes);
-        return { lanes, versions: Object.fromEntries(this.reflectors.map((r) => [r.kind, this.queue.appliedVersion(r.kind, r.version, except)])) };
+        const versions = (lane?: string) => Object.fromEntries(this.reflectors.map((r) => [r.kind, this.queue.appliedVersion(r.kind, r.version, lane === undefined ? except : undefined, lane)]));
+        return { lanes: Object.fromEntries(lanes.map((lane) => [lane, versions(lane)])), versions: versions() };
       },
-      pacing: { syncStarting: () => this.queue.syncStarting(), syncFinished: (ms) => this.queue.syncFinished(ms) },
+      pacing: { syncStarting: (costly) => this.queue.syncStarting(costly), syncFinished: (ms) => this.queue.syncFinished(ms) },
     });
     this.queue = new FairQueue({
       sliceMs: 10,

@@ -10,7 +10,8 @@
 // Pacing. A lane whose object cost much CPU to apply (a policy at the per-policy limits) also costs a large
 // nft transaction. Applied as fast as the tenant writes, such objects kept one of those transactions in
 // flight at all times, and every other tenant's change waited for it and then shared the next one with the
-// following costly object. So after a costly object the lane's NetworkPolicies wait (coalescing into their
+// following costly object. So after a costly object (or a sync that had a large chain or set of the
+// lane's pods to program: see Reconciler) the lane's NetworkPolicies wait (coalescing into their
 // latest versions) until the sync that carries it has finished, and then for `paceFactor` times what that
 // object cost (its application plus that sync): the lane gets at most 1 / (1 + paceFactor) of the agent's
 // time, and other lanes' changes go through in small transactions of their own meanwhile. Pods and
@@ -99,10 +100,10 @@ export class FairQueue {
    * The resourceVersion up to which every event of `kind` has reached the engine, given how far the
    * reflector has read (`read`): a sync can then say truthfully which writes it enforces.
    */
-  appliedVersion(kind: string, read: string, exceptLanes?: ReadonlySet<string>): string {
+  appliedVersion(kind: string, read: string, exceptLanes?: ReadonlySet<string>, onlyLane?: string): string {
     let oldest: bigint | null = null;
     for (const [laneKey, lane] of this.lanes) {
-      if (exceptLanes?.has(laneKey)) continue;
+      if (exceptLanes?.has(laneKey) || (onlyLane !== undefined && laneKey !== onlyLane)) continue;
       for (const pending of lane.values()) {
         if (pending.kind !== kind || pending.firstVersion === undefined || !/^\d+$/.test(pending.firstVersion)) continue;
         const version = BigInt(pending.firstVersion);
@@ -118,9 +119,9 @@ export class FairQueue {
   }
 
   /**
-   * Lanes with events not applied yet, or null when there are more than `limit`: with appliedVersion's
-   * `exceptLanes`, a sync can say that every other namespace's writes up to a version are in it, while
-   * one namespace's policies wait.
+   * Lanes with events not applied yet, or null when there are more than `limit`. With appliedVersion's
+   * `exceptLanes` and `onlyLane`, a sync can say up to which version each namespace's writes are in it,
+   * while one namespace's policies wait.
    */
   waitingLanes(limit: number): string[] | null {
     return this.lanes.size > limit ? null : [...this.lanes.keys()].sort();
@@ -131,9 +132,19 @@ export class FairQueue {
     this.pacingOn = this.options.pacing !== undefined;
   }
 
-  /** A sync takes what the engine holds now: the costly lanes applied so far are in it. */
-  syncStarting(): void {
+  /**
+   * A sync takes what the engine holds now: the costly lanes applied so far are in it, and so are the
+   * lanes in `costly` (namespaces whose changed pods have large chains or sets to program, however cheap
+   * the object that changed them was to apply).
+   */
+  syncStarting(costly: Iterable<string> = []): void {
     for (const held of this.held.values()) if (held.applyMs > 0) held.inSync = true;
+    if (!this.options.pacing || !this.pacingOn) return;
+    for (const laneKey of costly) {
+      const held = this.held.get(laneKey);
+      if (held) held.inSync = true;
+      else this.held.set(laneKey, { applyMs: 0, until: process.hrtime.bigint() + BigInt(Math.round(this.options.pacing.maxHoldMs * 1e6)), inSync: true });
+    }
   }
 
   /** That sync ended (or failed) after `durationMs`: its costly lanes wait `paceFactor` times their cost. */
