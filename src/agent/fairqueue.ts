@@ -115,7 +115,8 @@ export class FairQueue {
 
   /** Lanes whose policies wait now (pacing). */
   heldLanes(): string[] {
-    return [...this.held.keys()].sort();
+    const now = process.hrtime.bigint();
+    return [...this.held.keys()].filter((laneKey) => this.isHeld(laneKey, now)).sort();
   }
 
   /**
@@ -140,10 +141,16 @@ export class FairQueue {
   syncStarting(costly: Iterable<string> = []): void {
     for (const held of this.held.values()) if (held.applyMs > 0) held.inSync = true;
     if (!this.options.pacing || !this.pacingOn) return;
+    // Held until this sync finishes (syncFinished sets the pace), the cap as a backstop.
+    const cap = process.hrtime.bigint() + BigInt(Math.round(this.options.pacing.maxHoldMs * 1e6));
     for (const laneKey of costly) {
       const held = this.held.get(laneKey);
-      if (held) held.inSync = true;
-      else this.held.set(laneKey, { applyMs: 0, until: process.hrtime.bigint() + BigInt(Math.round(this.options.pacing.maxHoldMs * 1e6)), inSync: true });
+      if (held) {
+        held.inSync = true;
+        if (held.until < cap) held.until = cap;
+      } else {
+        this.held.set(laneKey, { applyMs: 0, until: cap, inSync: true });
+      }
     }
   }
 
