@@ -101,3 +101,65 @@ test('an object the feed throws on is reported and the others are still applied'
   expect(errors).toEqual(['bad: Error: boom']);
   expect(feed.calls.map((c) => c.name)).toEqual(['x/good']);
 });
+
+describe('pacing a namespace whose objects are costly', () => {
+  const pacing = { costlyCpuMs: 10, paceFactor: 2, maxHoldMs: 5000 };
+  const applied = (feed: { calls: Call[] }, name: string) => feed.calls.filter((c) => c.name === name).map((c) => c.version);
+  const until = async (done: () => boolean, ms = 3000) => {
+    const end = Date.now() + ms;
+    while (!done() && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 2));
+  };
+
+  test("after a costly policy its namespace's policies wait for that sync and then twice its cost, coalesced; other namespaces and its pods do not wait", async () => {
+    const feed = recordingFeed(20);
+    const queue = new FairQueue({ sliceMs: 10, onError: () => {}, pacing });
+    queue.startPacing();
+    const policies = queue.wrap('NetworkPolicy', feed);
+    const pods = queue.wrap('Pod', feed);
+    policies.upsert(object('costly', 'p', 1));
+    await settle(queue);
+    queue.syncStarting();
+    policies.upsert(object('costly', 'p', 2));
+    policies.upsert(object('costly', 'p', 3));
+    policies.upsert(object('good', 'web', 4));
+    pods.upsert(object('costly', 'pod', 5));
+    await until(() => applied(feed, 'good/web').length > 0 && applied(feed, 'costly/pod').length > 0);
+    expect(applied(feed, 'good/web')).toEqual(['4']);
+    expect(applied(feed, 'costly/pod')).toEqual(['5']);
+    expect(queue.heldLanes()).toEqual(['costly']);
+    // The sync still runs: the costly namespace's next policy waits for it however long it takes.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(applied(feed, 'costly/p')).toEqual(['1']);
+    expect(queue.appliedVersion('NetworkPolicy', '4')).toBe('1');
+    expect(queue.waitingLanes(8)).toEqual(['costly']);
+    expect(queue.appliedVersion('NetworkPolicy', '4', new Set(['costly']))).toBe('4');
+    const finished = Date.now();
+    queue.syncFinished(30);
+    await until(() => applied(feed, 'costly/p').length > 1);
+    const waited = Date.now() - finished;
+    // 2 x (20 ms of CPU for p and for the pod + 30 ms of sync) = 140 ms; the timer may be late, not early.
+    expect(waited).toBeGreaterThanOrEqual(95);
+    expect(waited).toBeLessThan(2000);
+    expect(applied(feed, 'costly/p')).toEqual(['1', '3']);
+    // Version 3 was costly too: the lane waits for the sync that carries it.
+    expect(queue.heldLanes()).toEqual(['costly']);
+  });
+
+  test('a cheap namespace is never held, and a hold ends at its cap even if no sync reports', async () => {
+    const feed = recordingFeed(20);
+    const queue = new FairQueue({ sliceMs: 10, onError: () => {}, pacing: { ...pacing, maxHoldMs: 100 } });
+    queue.startPacing();
+    const policies = queue.wrap('NetworkPolicy', feed);
+    for (let i = 1; i <= 5; i++) {
+      policies.upsert(object('good', 'web', i));
+      await settle(queue);
+    }
+    expect(applied(feed, 'good/web')).toEqual(['1', '2', '3', '4', '5']);
+    expect(queue.heldLanes()).toEqual([]);
+    policies.upsert(object('costly', 'p', 6));
+    await settle(queue);
+    policies.upsert(object('costly', 'p', 7));
+    await until(() => applied(feed, 'costly/p').length > 1);
+    expect(applied(feed, 'costly/p')).toEqual(['6', '7']);
+  });
+});

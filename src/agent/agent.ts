@@ -123,11 +123,21 @@ export class Agent {
       // What has reached the engine, not only what the reflectors have read: a sync enforces only that.
       versions: () => Object.fromEntries(this.reflectors.map((r) => [r.kind, this.queue.appliedVersion(r.kind, r.version)])),
       ...(this.strict ? { afterSync: () => this.strict!.request() } : {}),
+      waiting: () => {
+        const lanes = this.queue.waitingLanes(8);
+        if (lanes === null || lanes.length === 0) return null;
+        const except = new Set(lanes);
+        const versions = (lane?: string) => Object.fromEntries(this.reflectors.map((r) => [r.kind, this.queue.appliedVersion(r.kind, r.version, lane === undefined ? except : undefined, lane)]));
+        return { lanes: Object.fromEntries(lanes.map((lane) => [lane, versions(lane)])), versions: versions() };
+      },
+      pacing: { syncStarting: (costly) => this.queue.syncStarting(costly), syncFinished: (ms) => this.queue.syncFinished(ms) },
     });
     this.queue = new FairQueue({
       sliceMs: 10,
       onLength: (length) => this.metrics.eventQueueLength.set(length),
       onCoalesced: () => this.metrics.eventsCoalesced.inc(),
+      // A policy at the per-policy limits costs 50-300 ms to apply; an ordinary object well under 1 ms.
+      pacing: { costlyCpuMs: 20, paceFactor: 2, maxHoldMs: 10_000 },
       onError: (error, object) => deps.log.error('internal error applying an object; skipped', { object: `${object.metadata?.namespace ?? ''}/${object.metadata?.name ?? ''}`, error: String(error) }),
     });
     this.reflectors = WATCHED_KINDS.map((kind) => {
@@ -164,7 +174,10 @@ export class Agent {
     this.deps.log.info('informer synced', { kind, objects: this.reflectors.find((r) => r.kind === kind)?.size });
     // Until every kind is listed, a table from an earlier run keeps enforcing: a first sync now could open
     // traffic that policies not yet seen would close.
-    if (this.synced.size === WATCHED_KINDS.length) this.reconciler.start();
+    if (this.synced.size === WATCHED_KINDS.length) {
+      this.reconciler.start();
+      this.queue.startPacing();
+    }
   }
 
   /**

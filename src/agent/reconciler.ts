@@ -2,7 +2,10 @@
 // one transaction. Never more than one transaction in flight; no sleep when quiet (a sync starts on the
 // next turn of the event loop); bursts batch themselves while a sync runs. A failed sync is retried with
 // exponential backoff and the retry is a full sync. A periodic full resync repairs drift.
+import type { PodAllow } from '../engine/allowset.js';
 import type { PolicyEngine } from '../engine/engine.js';
+import type { PeerSetDef } from '../engine/peerset.js';
+import type { ObjectKey } from '../model/types.js';
 import type { Dataplane } from '../nft/dataplane.js';
 import type { NftRunner } from '../nft/executor.js';
 import type { BackoffOptions } from '../watch/reflector.js';
@@ -17,11 +20,56 @@ export interface ReconcilerOptions {
   readonly versions?: () => Record<string, string>;
   /** Called after each successful sync that changed the table (strict mode ends what it now denies). */
   readonly afterSync?: () => void;
+  /**
+   * The namespaces (lanes of the event queue, fairqueue.ts) with events not yet applied, each with the
+   * versions it has reached, and the versions every other namespace has reached; null when none or too
+   * many. Logged with a sync: while one namespace's policies wait (pacing), the others can still tell
+   * that their writes are enforced.
+   */
+  readonly waiting?: () => { readonly lanes: Record<string, Record<string, string>>; readonly versions: Record<string, string> } | null;
+  /** Told when a sync takes the engine's changes and when it ends, with its duration (the queue's pacing). */
+  readonly pacing?: { syncStarting(costlyNamespaces: Iterable<string>): void; syncFinished(durationMs: number): void };
+}
+
+/**
+ * Above this many rules and set ranges in a changed local pod's allow-set, its namespace's sync is costly
+ * (about 1,000 lines of nft): an ordinary pod has tens. The namespace is then paced (fairqueue.ts).
+ */
+export const COSTLY_PROGRAMMING_WEIGHT = 256;
+
+/** Rules, peers and ipBlock exceptions in a pod's allow-set: roughly the nft lines its chains and sets take. */
+export function programmingWeight(allow: PodAllow, peerDef: (id: string) => PeerSetDef | undefined): number {
+  let weight = 0;
+  for (const direction of [allow.ingress, allow.egress]) {
+    for (const rule of direction.rules) {
+      weight += 1 + rule.namedPortSets.length;
+      if (rule.peers === 'all') continue;
+      for (const id of rule.peers) {
+        const def = peerDef(id);
+        weight += 1 + (def?.kind === 'ipBlock' ? def.except.length : 0);
+      }
+    }
+  }
+  return weight;
+}
+
+/** The namespaces of changed local pods whose allow-sets are costly to program. */
+function costlyNamespaces(engine: PolicyEngine, localPods: Iterable<ObjectKey>): Set<string> {
+  const namespaces = new Set<string>();
+  const peerDef = (id: string) => engine.peerSetDef(id);
+  for (const pod of localPods) {
+    const namespace = pod.slice(0, pod.indexOf('/'));
+    if (namespaces.has(namespace)) continue;
+    const allow = engine.localPods().get(pod);
+    if (allow && programmingWeight(allow, peerDef) >= COSTLY_PROGRAMMING_WEIGHT) namespaces.add(namespace);
+  }
+  return namespaces;
 }
 
 export class Reconciler {
   private started = false;
   private dirty = false;
+  private kickScheduled = false;
   private inFlight: Promise<void> | null = null;
   /** When the agent received the oldest change not yet enforced (for the programming latency). */
   private pendingSince: bigint | null = null;
@@ -53,7 +101,14 @@ export class Reconciler {
   changed(receivedAt: bigint = process.hrtime.bigint()): void {
     if (this.pendingSince === null || receivedAt < this.pendingSince) this.pendingSince = receivedAt;
     this.dirty = true;
-    this.kick();
+    // On the next turn, not inside the caller: the event queue times each object it applies (pacing), and
+    // planning a sync that also carries another namespace's changes must not count against this one.
+    if (this.kickScheduled) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      this.kick();
+    });
   }
 
   /** Begins syncing (after the informers' first lists) and the periodic resync. */
@@ -95,8 +150,11 @@ export class Reconciler {
     const since = this.pendingSince;
     this.pendingSince = null;
     const mode = this.dataplane.committedState === null ? 'full' : 'partial';
+    const started = process.hrtime.bigint();
     const versions = this.options.versions?.();
+    const waiting = this.options.waiting?.();
     const changes = this.engine.takeChanges();
+    this.options.pacing?.syncStarting(costlyNamespaces(this.engine, changes.localPods));
     this.syncs++;
     try {
       const result = await this.dataplane.sync(changes);
@@ -117,8 +175,11 @@ export class Reconciler {
         // From the oldest change this sync enforces to its commit.
         ...(latencyMs !== undefined ? { latencyMs: Number(latencyMs.toFixed(2)) } : {}),
         ...(versions ? { versions } : {}),
+        ...(waiting ? { waitingNamespaces: waiting.lanes, versionsOtherNamespaces: waiting.versions } : {}),
       });
+      this.options.pacing?.syncFinished(Number(process.hrtime.bigint() - started) / 1e6);
     } catch (error) {
+      this.options.pacing?.syncFinished(Number(process.hrtime.bigint() - started) / 1e6);
       this.failures++;
       this.lastSyncOk = false;
       this.metrics.syncFailures.inc({ mode });

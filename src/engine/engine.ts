@@ -372,7 +372,7 @@ export class PolicyEngine {
       return;
     }
     const allow = this.computeAllow(record);
-    if (previous === undefined || JSON.stringify(previous) !== JSON.stringify(allow)) {
+    if (previous === undefined || !sameValue(previous, allow)) {
       this.local.set(key, allow);
       this.changedLocal.add(key);
     }
@@ -475,4 +475,24 @@ export class PolicyEngine {
       if (record) record.memberships = record.memberships.filter((s) => s !== set);
     }
   }
+}
+
+/**
+ * Deep equality of plain data (objects, arrays, primitives). Replaces comparing JSON.stringify of two
+ * allow-sets, which for a pod selected by a policy of a thousand rules serialised both on every refresh.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const keys = Object.keys(x);
+  if (keys.length !== Object.keys(y).length) return false;
+  for (const key of keys) if (!Object.hasOwn(y, key) || !sameValue(x[key], y[key])) return false;
+  return true;
 }

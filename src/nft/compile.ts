@@ -76,9 +76,15 @@ export type PeerDefs = (id: string) => PeerSetDef | undefined;
  */
 function inlinePrefix(def: PeerSetDef | undefined): { family: Fam; text: string } | null {
   if (def === undefined || def.kind !== 'ipBlock' || def.port !== undefined || def.except.length > 0) return null;
+  // Remembered per definition (the engine's, immutable): every local pod a policy selects renders its rules.
+  const known = inlinePrefixes.get(def);
+  if (known !== undefined) return known;
   const cidr = parseCidr(def.cidr);
-  return cidr === null ? null : { family: cidr.family === 'IPv6' ? 'v6' : 'v4', text: cidrText(cidr) };
+  const prefix = cidr === null ? null : { family: cidr.family === 'IPv6' ? ('v6' as const) : ('v4' as const), text: cidrText(cidr) };
+  inlinePrefixes.set(def, prefix);
+  return prefix;
 }
+const inlinePrefixes = new WeakMap<PeerSetDef, { family: Fam; text: string } | null>();
 
 /**
  * The rules of one resolved policy rule for the given families: only those of the local pod's own
