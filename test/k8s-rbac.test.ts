@@ -61,6 +61,7 @@ maybe('without list on networkpolicies the agent reports it in its log, metric a
     const cluster = run.cluster;
     const [server, client] = scenario.pods;
     const blocked = async () => !(await cluster.probe(client!, { ip: server!.ips[0]!, port: 80, protocol: 'TCP' }));
+    // As the DaemonSet binds them: /metrics on 9745, the probes on 9746.
     const agentHttp = async (path: string) => {
       const result = await execa('ip', ['netns', 'exec', cluster.node(0), 'curl', '-s', '-w', '\n%{http_code}', `http://${agentAddress(path === '/metrics' ? '--metrics-bind-address' : '--healthz-bind-address')}${path}`], { reject: false });
       const lines = String(result.stdout).split('\n');

@@ -177,6 +177,14 @@ export class SandboxRun {
     this.lastWrite[command.kind] = await this.api.write(command);
   }
 
+  /**
+   * A write made outside write() (kubectl, many at once): settled() then waits for it too. Only a newer
+   * resourceVersion counts, so the writes of a burst can be noted in any order.
+   */
+  wrote(kind: WriteCommand['kind'], resourceVersion: number): void {
+    this.lastWrite[kind] = Math.max(this.lastWrite[kind] ?? 0, resourceVersion);
+  }
+
   /** Waits until every agent has synced with every write seen (returns at once without agents). */
   async settled(what: string): Promise<void> {
     const done = () => this.agents.every((a) => a.syncs > 0 && Object.entries(this.lastWrite).every(([kind, rv]) => (a.versions[kind] ?? 0) >= rv));

@@ -169,7 +169,13 @@ export class Agent {
 
   private onSynced(kind: WatchedKind): void {
     for (const reflector of this.reflectors) this.metrics.watchedObjects.set({ kind: reflector.kind }, reflector.size);
-    if (this.synced.has(kind)) return;
+    if (this.synced.has(kind)) {
+      // A relist, all of it applied: its resourceVersion is what a sync reports now. Its objects started
+      // syncs, but maybe before the list's version was set, and an empty relist started none; without
+      // this sync, nothing would report it until the next event of the kind.
+      this.reconciler.changed();
+      return;
+    }
     this.synced.add(kind);
     this.deps.log.info('informer synced', { kind, objects: this.reflectors.find((r) => r.kind === kind)?.size });
     // Until every kind is listed, a table from an earlier run keeps enforcing: a first sync now could open

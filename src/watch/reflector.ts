@@ -96,6 +96,12 @@ function statusOf(error: unknown): number | undefined {
 
 export class Reflector {
   private resourceVersion = '';
+  /**
+   * Set by a 410 (and at first): the next attempt lists. Kept apart from the resourceVersion, which stays
+   * the last one read until the relist replaces it: everything up to it has been delivered, and a sync in
+   * between reports that instead of nothing (the reported version never goes back).
+   */
+  private mustList = true;
   /** Keys only (`namespace/name`): enough to report deletions after a relist, and small. */
   private readonly known = new Set<string>();
   private current: { abort(): void } | null = null;
@@ -123,7 +129,7 @@ export class Reflector {
     this.shortWatchMs = options.shortWatchMs ?? 1000;
   }
 
-  /** The resourceVersion of the last list, event or bookmark. */
+  /** The resourceVersion of the last list, event or bookmark (kept while a relist is pending). */
   get version(): string {
     return this.resourceVersion;
   }
@@ -177,7 +183,7 @@ export class Reflector {
 
   private async run(): Promise<void> {
     if (this.stopped) return;
-    if (this.resourceVersion === '') {
+    if (this.mustList) {
       const generation = this.generation;
       try {
         await this.relist();
@@ -210,7 +216,7 @@ export class Reflector {
         // Ended normally (the API server's timeout) after a while or after events: resume at once.
         void this.run();
       } else {
-        if (reason === 'expired') this.resourceVersion = '';
+        if (reason === 'expired') this.mustList = true;
         this.fail('watch', reason, error, code, since);
       }
     };
@@ -272,7 +278,11 @@ export class Reflector {
     }
   }
 
-  /** A (re)list: objects not in it were deleted while we were not watching. */
+  /**
+   * A (re)list: objects not in it were deleted while we were not watching. Their deletions carry the
+   * list's resourceVersion (they happened at or before it), so that while one waits to be applied the
+   * version reported as applied stays below the list's (fairqueue.ts appliedVersion).
+   */
   private async relist(): Promise<void> {
     const seen = new Set<string>();
     const resourceVersion = await this.source.list((items) => {
@@ -290,9 +300,10 @@ export class Reflector {
       this.known.delete(key);
       const slash = key.indexOf('/');
       const namespace = key.slice(0, slash);
-      this.handler.delete({ metadata: { name: key.slice(slash + 1), ...(namespace ? { namespace } : {}) } });
+      this.handler.delete({ metadata: { name: key.slice(slash + 1), resourceVersion, ...(namespace ? { namespace } : {}) } });
     }
     this.resourceVersion = resourceVersion;
+    this.mustList = false;
     this.handler.synced();
   }
 }
