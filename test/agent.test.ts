@@ -236,3 +236,10 @@ test('/metrics exposes the documented series', async () => {
   expect(await metric('nftpol_local_pods{isolation="none"}')).toMatch(/ 2$/);
   expect(await get('/metrics')).toBe(200);
 });
+
+test('nftpol_watched_objects follows watch events, not only relists', async () => {
+  api.apply('Pod', pod('y', 'watched', { app: 'w' }, '10.244.1.11', 'node-1'));
+  await until('4 pods known', async () => (await metric('nftpol_watched_objects{kind="Pod"}')).endsWith(' 4'));
+  api.delete('Pod', 'y', 'watched');
+  await until('3 pods known again', async () => (await metric('nftpol_watched_objects{kind="Pod"}')).endsWith(' 3'));
+});

@@ -17,8 +17,10 @@ function recordingFeed(costMs = 0): TimedHandler & { calls: Call[] } {
   const calls: Call[] = [];
   const spend = (object: KubernetesObject) => {
     if (object.metadata?.namespace !== 'costly') return;
-    const until = process.hrtime.bigint() + BigInt(costMs) * 1_000_000n;
-    while (process.hrtime.bigint() < until);
+    // CPU time of this thread, as the queue measures cost: wall time on a loaded machine may be mostly
+    // waiting for a core, and the object would then not be costly.
+    const start = process.threadCpuUsage();
+    while (process.threadCpuUsage(start).user + process.threadCpuUsage(start).system < costMs * 1000);
   };
   return {
     calls,

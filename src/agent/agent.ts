@@ -110,7 +110,12 @@ export class Agent {
           if (!outcome.ok) deps.log.warn('could not read the nft deny counters; /metrics serves the last values read', { error: String(outcome.error) });
         })
       : null;
-    this.metrics = createMetrics({ denied: () => this.collectDenied(), ready: () => this.ready().ready });
+    this.metrics = createMetrics({
+      denied: () => this.collectDenied(),
+      ready: () => this.ready().ready,
+      // At scrape time: watch events add and remove objects between relists.
+      watched: () => this.reflectors.map((r) => [r.kind, r.size] as const),
+    });
     this.exposition = new SharedRead(() => this.metrics.registry.metrics(), { intervalMs: Math.min(EXPOSITION_REUSE_MS, counterInterval), maxWaitMs: 10_000 }, (outcome) => {
       if (!outcome.ok) deps.log.warn('could not render /metrics', { error: String(outcome.error) });
     });
@@ -168,7 +173,6 @@ export class Agent {
   }
 
   private onSynced(kind: WatchedKind): void {
-    for (const reflector of this.reflectors) this.metrics.watchedObjects.set({ kind: reflector.kind }, reflector.size);
     if (this.synced.has(kind)) {
       // A relist, all of it applied: its resourceVersion is what a sync reports now. Its objects started
       // syncs, but maybe before the list's version was set, and an empty relist started none; without

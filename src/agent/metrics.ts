@@ -35,6 +35,8 @@ export interface MetricsCollectors {
   readonly denied?: () => Promise<void>;
   /** Whether /readyz would answer 200 now. */
   readonly ready?: () => boolean;
+  /** How many objects of each kind the agent knows now (events change it between relists). */
+  readonly watched?: () => Iterable<readonly [kind: string, objects: number]>;
 }
 
 export function createMetrics(collectors: MetricsCollectors = {}): Metrics {
@@ -47,7 +49,13 @@ export function createMetrics(collectors: MetricsCollectors = {}): Metrics {
     syncFailures: new Counter({ name: 'nftpol_sync_failures_total', help: 'nftables transactions that failed (nothing was applied; the next sync is full).', labelNames: ['mode'], ...reg }),
     lastSuccess: new Gauge({ name: 'nftpol_sync_last_success_timestamp_seconds', help: 'Unix time of the last successful sync.', ...reg }),
     programmingLatency: new Histogram({ name: 'nftpol_network_programming_duration_seconds', help: 'From the moment the agent received a change to the commit that enforces it.', buckets: SYNC_BUCKETS, ...reg }),
-    watchedObjects: new Gauge({ name: 'nftpol_watched_objects', help: 'Objects the agent knows, by kind.', labelNames: ['kind'], ...reg }),
+    watchedObjects: new Gauge({
+      name: 'nftpol_watched_objects',
+      help: 'Objects the agent knows, by kind.',
+      labelNames: ['kind'],
+      ...reg,
+      ...(collectors.watched ? { collect(this: Gauge<'kind'>) { for (const [kind, objects] of collectors.watched!()) this.set({ kind }, objects); } } : {}),
+    }),
     watchErrors: new Counter({ name: 'nftpol_watch_errors_total', help: 'Failed lists and broken watches, by kind and phase (retried with backoff).', labelNames: ['kind', 'phase'], ...reg }),
     watchFailures: new Counter({
       name: 'nftpol_watch_failures_total',
