@@ -19,6 +19,7 @@ import { SandboxCluster } from '../sandbox/cluster.js';
 import { apiBackendFromEnv, type ApiChoice } from './api-choice.js';
 import { CannotRun, doubleBackend, type ApiBackend, type RunApi, type WriteCommand, type WriteKind } from './backend.js';
 import { probeStepWithRetries, serviceAddresses } from '../sandbox/probes.js';
+import { WrittenVersions } from './written.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root, from the build (dist/e2e/runner) or the sources (e2e/runner, in jest). */
@@ -97,7 +98,7 @@ export interface RunHooks {
 
 /** A sandbox cluster with its API (the double in its fabric, or a real control plane) and (unless agentOff) the agent in every node. */
 export class SandboxRun {
-  private readonly lastWrite: Record<string, number> = {};
+  private readonly written = new WrittenVersions();
   private agents: AgentProcess[] = [];
   private constructor(
     readonly scenario: Scenario,
@@ -174,7 +175,7 @@ export class SandboxRun {
 
   /** One write to the API (apply or delete); remembers its resourceVersion per kind. */
   async write(command: WriteCommand): Promise<void> {
-    this.lastWrite[command.kind] = await this.api.write(command);
+    this.written.record(command.kind, await this.api.write(command));
   }
 
   /**
@@ -187,8 +188,8 @@ export class SandboxRun {
 
   /** Waits until every agent has synced with every write seen (returns at once without agents). */
   async settled(what: string): Promise<void> {
-    const done = () => this.agents.every((a) => a.syncs > 0 && Object.entries(this.lastWrite).every(([kind, rv]) => (a.versions[kind] ?? 0) >= rv));
-    await until(what, done, () => `wrote ${JSON.stringify(this.lastWrite)}; agents saw ${JSON.stringify(this.agents.map((a) => a.versions))}`);
+    const done = () => this.agents.every((a) => a.syncs > 0 && this.written.seenBy(a.versions));
+    await until(what, done, () => `wrote ${JSON.stringify(this.written)}; agents saw ${JSON.stringify(this.agents.map((a) => a.versions))}`);
   }
 
   async destroy(): Promise<void> {
