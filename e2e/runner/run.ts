@@ -179,11 +179,11 @@ export class SandboxRun {
   }
 
   /**
-   * A write made outside write() (kubectl, many at once): settled() then waits for it too. Only a newer
-   * resourceVersion counts, so the writes of a burst can be noted in any order.
+   * A write made outside write() (kubectl, many at once): settled() then waits for it too. Only the
+   * highest resourceVersion counts (WrittenVersions), so the writes of a burst can be noted in any order.
    */
   wrote(kind: WriteCommand['kind'], resourceVersion: number): void {
-    this.lastWrite[kind] = Math.max(this.lastWrite[kind] ?? 0, resourceVersion);
+    this.written.record(kind, resourceVersion);
   }
 
   /** Waits until every agent has synced with every write seen (returns at once without agents). */
