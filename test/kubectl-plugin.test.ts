@@ -66,6 +66,15 @@ withKubectl('kubectl nftpol explain --from prod/frontend --to prod/db --port 543
   expect([yaml.exitCode, parseYaml(yaml.stdout)]).toEqual([0, expect.objectContaining({ from: 'prod/cron', allowed: false })]);
 });
 
+withKubectl('the plugin takes the agent\'s cost-limit flags, so that it answers as an agent with them enforces', async () => {
+  const question = ['nftpol', 'explain', '--kubeconfig', api.kubeconfig, '--from', 'prod/frontend', '--to', 'prod/db', '--port', '5432/TCP'];
+  const within = await kubectl([...question, '--max-policy-rules', '1', '--max-policy-ports', '1']);
+  expect([within.exitCode, within.stderr]).toEqual([0, '']);
+  const bad = await kubectl([...question, '--max-selector-values', '0']);
+  expect(bad.exitCode).toBe(2);
+  expect(bad.stderr).toMatch(/"0" is not a count/);
+});
+
 withKubectl('kubectl nftpol matrix -n prod', async () => {
   const r = await kubectl(['nftpol', 'matrix', '-n', 'prod', '--port', '5432/TCP', '-o', 'json'], { KUBECONFIG: api.kubeconfig });
   expect(r.exitCode).toBe(0);

@@ -33,7 +33,7 @@ export function parseLevel(text: string): Level {
 
 /** Prometheus scrapes every node's agent, so /metrics listens on every address of the node. */
 export const DEFAULT_METRICS_ADDRESS: ListenAddress = { host: '0.0.0.0', port: 9745 };
-/** Only the kubelet's probes need these, and a hostNetwork pod's probes reach the node's loopback. */
+/** Only the kubelet's probes need these; the DaemonSet's probes set httpGet.host to 127.0.0.1 (hostNetwork). */
 export const DEFAULT_HEALTHZ_ADDRESS: ListenAddress = { host: '127.0.0.1', port: 9746 };
 
 /** A whole number of at least 1 (commander hands over text). */

@@ -27,10 +27,11 @@ export function parseSamples(text: string, name: string): { labels: Record<strin
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
     const close = line.lastIndexOf('}');
     const labelText = close > 0 ? line.slice(name.length + 1, close) : '';
-    const labels: Record<string, string> = {};
-    for (const match of labelText.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[match[1]!] = match[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
-    }
+    // Label names come from whatever answers --metrics-url: built from own entries only, so that a label
+    // named __proto__ or toString is data, never the prototype.
+    const labels: Record<string, string> = Object.fromEntries(
+      [...labelText.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((match) => [match[1]!, match[2]!.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))]),
+    );
     const value = Number(line.slice(close > 0 ? close + 1 : name.length).trim().split(' ')[0]);
     if (Number.isFinite(value)) samples.push({ labels, value });
   }

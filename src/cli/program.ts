@@ -109,6 +109,10 @@ export function buildProgram(name: 'nftpol' | 'kubectl nftpol' = 'nftpol'): Comm
       ),
     );
 
+  // Last, so that --help lists them after each command's own options; the plugin's commands too, so that
+  // it answers as an agent with the same limits enforces.
+  for (const command of ['matrix', 'explain', 'render']) withLimitOptions(program.commands.find((c) => c.name() === command)!);
+
   // The kubectl plugin answers questions; running the agent or removing its table is for nodes.
   if (name !== 'nftpol') return program;
 
@@ -143,8 +147,7 @@ export function buildProgram(name: 'nftpol' | 'kubectl nftpol' = 'nftpol'): Comm
       }
     });
 
-  // Last, so that --help lists them after each command's own options.
-  for (const name of ['matrix', 'explain', 'render', 'agent']) withLimitOptions(program.commands.find((c) => c.name() === name)!);
+  withLimitOptions(program.commands.find((c) => c.name() === 'agent')!);
 
   program
     .command('cleanup')
