@@ -2,7 +2,7 @@
 // scrapes that cost the dataplane at most one nft counter read per interval however many scrapers there are.
 import { jest } from '@jest/globals';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
-import { Agent, type AgentConfig } from '../src/agent/agent.js';
+import { Agent } from '../src/agent/agent.js';
 import { memoryLogger } from '../src/agent/log.js';
 import { agentConfig, DEFAULT_HEALTHZ_ADDRESS, DEFAULT_METRICS_ADDRESS, type AgentFlags } from '../src/cli/agent-command.js';
 import { UsageError } from '../src/cli/offline.js';
@@ -10,6 +10,7 @@ import { denyCounterName } from '../src/nft/compile.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { BASE_AGENT_FLAGS } from './support/agent-flags.js';
 import { RecordingRunner } from './support/nft.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 jest.setTimeout(30_000);
 
@@ -24,16 +25,9 @@ class CountingRunner extends RecordingRunner {
 }
 
 const INTERVAL_MS = 500;
-const config: AgentConfig = {
-  nodeName: 'node-0',
-  table: 'nftpol',
-  denyAction: 'drop',
-  metricsAddress: { host: '127.0.0.1', port: 0 },
-  healthzAddress: { host: '127.0.0.1', port: 0 },
-  fullResyncPeriodMs: 3_600_000,
-  apiUnreachableGraceMs: 60_000,
+const config = testAgentConfig({
   counterReadIntervalMs: INTERVAL_MS,
-};
+});
 
 let api: ApiServerDouble;
 let runner: CountingRunner;

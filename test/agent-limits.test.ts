@@ -2,25 +2,20 @@
 // (logged and counted) once per object version, not again on every relist; another policy still enforced.
 import { jest } from '@jest/globals';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
-import { Agent, type AgentConfig } from '../src/agent/agent.js';
+import { Agent } from '../src/agent/agent.js';
 import { memoryLogger } from '../src/agent/log.js';
 import { DEFAULT_POLICY_LIMITS } from '../src/model/limits.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { RecordingRunner } from './support/nft.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 jest.setTimeout(30_000);
 
-const config: AgentConfig = {
-  nodeName: 'node-0',
-  table: 'nftpol',
-  denyAction: 'drop',
-  metricsAddress: { host: '127.0.0.1', port: 0 },
-  healthzAddress: { host: '127.0.0.1', port: 0 },
-  fullResyncPeriodMs: 3_600_000,
+const config = testAgentConfig({
   apiUnreachableGraceMs: 300,
   backoff: { initialMs: 20, maxMs: 200 },
   policyLimits: { ...DEFAULT_POLICY_LIMITS, maxPorts: 2 },
-};
+});
 
 async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -3,12 +3,13 @@
 import { jest } from '@jest/globals';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
 import { SandboxCluster } from '../e2e/sandbox/cluster.js';
-import { Agent, type AgentConfig } from '../src/agent/agent.js';
+import { Agent } from '../src/agent/agent.js';
 import { memoryLogger } from '../src/agent/log.js';
 import { nftCommand } from '../src/nft/executor.js';
 import type { ScenarioPod } from '../src/scenario/format.js';
 import { podObject } from '../src/scenario/objects.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 jest.setTimeout(60_000);
 
@@ -30,7 +31,7 @@ test('policies written to the API are enforced, and an agent restart leaves no o
   const cluster = await SandboxCluster.create({ nodes: 1, families: ['IPv4'], pods: [a, b] });
   const agents: Agent[] = [];
   const startAgent = async () => {
-    const config: AgentConfig = { nodeName: 'node-0', table: 'nftpol', denyAction: 'drop', metricsAddress: { host: '127.0.0.1', port: 0 }, healthzAddress: { host: '127.0.0.1', port: 0 }, fullResyncPeriodMs: 3_600_000, apiUnreachableGraceMs: 60_000 };
+    const config = testAgentConfig();
     const agent = new Agent(config, { sources: kubeListerWatchers(loadKubeConfig(api.kubeconfig)), runner: nftCommand({ netns: cluster.node(0) }), log: memoryLogger() });
     agents.push(agent);
     await agent.start();

@@ -2,24 +2,19 @@
 // restarts, outages) with a recording nft runner: what it enforces, how it batches, how it survives faults.
 import { jest } from '@jest/globals';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
-import { Agent, type AgentConfig } from '../src/agent/agent.js';
+import { Agent } from '../src/agent/agent.js';
 import { memoryLogger } from '../src/agent/log.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { RecordingRunner } from './support/nft.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 jest.setTimeout(30_000);
 
-const config: AgentConfig = {
-  nodeName: 'node-0',
-  table: 'nftpol',
-  denyAction: 'drop',
-  metricsAddress: { host: '127.0.0.1', port: 0 },
-  healthzAddress: { host: '127.0.0.1', port: 0 },
-  fullResyncPeriodMs: 3_600_000,
+const config = testAgentConfig({
   apiUnreachableGraceMs: 300,
   backoff: { initialMs: 20, maxMs: 200 },
   watchStallTimeoutMs: 1000,
-};
+});
 
 async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

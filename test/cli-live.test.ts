@@ -16,6 +16,7 @@ import { parsePortSpec, UsageError } from '../src/cli/offline.js';
 import { denyCounterName } from '../src/nft/compile.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { RecordingRunner } from './support/nft.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 jest.setTimeout(30_000);
 
@@ -144,7 +145,7 @@ describe('explain --node: the deny counters of both ends, read from the agent of
   let agent: Agent;
 
   beforeEach(async () => {
-    const config = { nodeName: 'node-0', table: 'nftpol', denyAction: 'drop' as const, metricsAddress: { host: '127.0.0.1', port: 0 }, healthzAddress: { host: '127.0.0.1', port: 0 }, fullResyncPeriodMs: 3_600_000, apiUnreachableGraceMs: 60_000 };
+    const config = testAgentConfig();
     agent = new Agent(config, { sources: kubeListerWatchers(loadKubeConfig(api.kubeconfig)), runner: new Counters(), log: memoryLogger() });
     await agent.start();
     for (let i = 0; i < 800 && !agent.ready().ready; i++) await new Promise((r) => setTimeout(r, 10));

@@ -4,7 +4,7 @@
 import { jest } from '@jest/globals';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
 import { SandboxCluster } from '../e2e/sandbox/cluster.js';
-import { Agent, type AgentConfig } from '../src/agent/agent.js';
+import { Agent } from '../src/agent/agent.js';
 import { memoryLogger } from '../src/agent/log.js';
 import { explainRun } from '../src/cli/cluster-commands.js';
 import { parsePortSpec } from '../src/cli/offline.js';
@@ -12,6 +12,7 @@ import { nftCommand } from '../src/nft/executor.js';
 import type { ScenarioPod } from '../src/scenario/format.js';
 import { podObject } from '../src/scenario/objects.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 jest.setTimeout(60_000);
 
@@ -32,7 +33,7 @@ test('explain --node shows the deny counter of the denying side grow with real d
   await api.start();
   const cluster = await SandboxCluster.create({ nodes: 1, families: ['IPv4'], pods: [a, b] });
   // Counters read at every scrape, so that each explain sees the kernel's value of that moment.
-  const config: AgentConfig = { nodeName: 'node-0', table: 'nftpol', denyAction: 'drop', metricsAddress: { host: '127.0.0.1', port: 0 }, healthzAddress: { host: '127.0.0.1', port: 0 }, fullResyncPeriodMs: 3_600_000, apiUnreachableGraceMs: 60_000, counterReadIntervalMs: 1 };
+  const config = testAgentConfig({ counterReadIntervalMs: 1 });
   const agent = new Agent(config, { sources: kubeListerWatchers(loadKubeConfig(api.kubeconfig)), runner: nftCommand({ netns: cluster.node(0) }), log: memoryLogger() });
   try {
     api.apply('Namespace', { metadata: { name: 'x' } });

@@ -2,12 +2,13 @@
 // the agent starts, enforces and is ready, logs the fault, counts it and retries.
 import { jest } from '@jest/globals';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
-import { Agent, type AgentConfig } from '../src/agent/agent.js';
+import { Agent } from '../src/agent/agent.js';
 import { conntrackCommand } from '../src/agent/conntrack.js';
 import { memoryLogger } from '../src/agent/log.js';
 import { listenNflog } from '../src/agent/nflog.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { RecordingRunner } from './support/nft.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 jest.setTimeout(30_000);
 
@@ -24,17 +25,10 @@ test('a missing conntrack tool and a missing python3: the agent enforces, is rea
   await api.start();
   const log = memoryLogger();
   const runner = new RecordingRunner();
-  const config: AgentConfig = {
-    nodeName: 'node-0',
-    table: 'nftpol',
-    denyAction: 'drop',
-    metricsAddress: { host: '127.0.0.1', port: 0 },
-    healthzAddress: { host: '127.0.0.1', port: 0 },
-    fullResyncPeriodMs: 3_600_000,
-    apiUnreachableGraceMs: 60_000,
+  const config = testAgentConfig({
     strictMode: true,
     denyLog: { group: 9745, ratePerSecond: 20 },
-  };
+  });
   const agent = new Agent(config, {
     sources: kubeListerWatchers(loadKubeConfig(api.kubeconfig)),
     runner,

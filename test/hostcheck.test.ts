@@ -8,6 +8,7 @@ import { bridgeBypass, readBridgeFacts, type BridgeFacts } from '../src/agent/ho
 import { memoryLogger } from '../src/agent/log.js';
 import type { ListerWatcher } from '../src/watch/reflector.js';
 import { RecordingRunner } from './support/nft.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 describe('bridgeBypass', () => {
   const bridged = { bridgesWithPorts: ['bridge'] };
@@ -68,7 +69,7 @@ test('the agent warns once per change and reports it as a metric', async () => {
   let facts: BridgeFacts = { bridgesWithPorts: ['bridge'], callIptables: null, callIp6tables: null };
   const log = memoryLogger();
   const agent = new Agent(
-    { nodeName: 'n', table: 'nftpol', denyAction: 'drop', metricsAddress: { host: '127.0.0.1', port: 0 }, healthzAddress: { host: '127.0.0.1', port: 0 }, fullResyncPeriodMs: 3_600_000, apiUnreachableGraceMs: 1000 },
+    testAgentConfig({ nodeName: 'n', apiUnreachableGraceMs: 1000 }),
     { sources: { Pod: idle, Namespace: idle, NetworkPolicy: idle }, runner: new RecordingRunner(), log, bridgeFacts: async () => facts },
   );
   const gauge = async () => (await agent.metrics.registry.metrics()).split('\n').find((l) => l.startsWith('nftpol_bridged_traffic_unfiltered '));

@@ -5,17 +5,16 @@
 // fresh agent builds. Needs root and the binaries of make k8s-bin (skipped with the reason otherwise).
 import { jest } from '@jest/globals';
 import { execa } from 'execa';
-import { ControlPlane, missingBinaries } from '../e2e/k8s/controlplane.js';
+import { ControlPlane } from '../e2e/k8s/controlplane.js';
 import { installAgentIdentity, realBackend } from '../e2e/k8s/sandbox-api.js';
 import { SandboxRun } from '../e2e/runner/run.js';
 import { parseScenario } from '../src/scenario/format.js';
 import { nodeName, podObject } from '../src/scenario/objects.js';
+import { onRealControlPlane } from './support/real-control-plane.js';
 
 jest.setTimeout(300_000);
 
-const skip = missingBinaries() ?? (process.getuid?.() !== 0 ? 'needs root (network namespaces)' : null);
-if (skip) console.warn(`skipping the burst test on a real control plane: ${skip}`);
-const maybe = skip ? test.skip : test;
+const maybe = onRealControlPlane('the burst test');
 
 const PODS = 899;
 const GROUPS = 100;

@@ -7,14 +7,15 @@ import { execa } from 'execa';
 import { mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binDir, ControlPlane, missingBinaries } from '../e2e/k8s/controlplane.js';
+import { binDir, ControlPlane } from '../e2e/k8s/controlplane.js';
 import { WATCH_PATHS } from '../src/watch/kube.js';
 import { ROOT } from './support/paths.js';
+import { realControlPlaneSkip } from './support/real-control-plane.js';
 
 jest.setTimeout(120_000);
 
 const DAEMONSET = join(ROOT, 'daemonset');
-const skip = missingBinaries() ?? (process.getuid?.() !== 0 ? 'needs root (network namespaces)' : null);
+const skip = realControlPlaneSkip();
 if (skip) console.warn(`skipping the real control plane tests: ${skip}`);
 const maybe = skip ? test.skip : test;
 

@@ -4,17 +4,16 @@
 // the binaries of make k8s-bin (skipped with the reason otherwise); runs the built agent.
 import { jest } from '@jest/globals';
 import { execa } from 'execa';
-import { ControlPlane, missingBinaries } from '../e2e/k8s/controlplane.js';
+import { ControlPlane } from '../e2e/k8s/controlplane.js';
 import { installAgentIdentity, realBackend } from '../e2e/k8s/sandbox-api.js';
 import { SandboxRun } from '../e2e/runner/run.js';
 import { parseScenario } from '../src/scenario/format.js';
 import { podObject } from '../src/scenario/objects.js';
+import { onRealControlPlane } from './support/real-control-plane.js';
 
 jest.setTimeout(180_000);
 
-const skip = missingBinaries() ?? (process.getuid?.() !== 0 ? 'needs root (network namespaces)' : null);
-if (skip) console.warn(`skipping the fault tests on a real control plane: ${skip}`);
-const maybe = skip ? test.skip : test;
+const maybe = onRealControlPlane('the fault tests');
 
 const scenario = parseScenario(
   JSON.stringify({

@@ -9,18 +9,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { agentAddress } from '../e2e/daemonset.js';
-import { ControlPlane, missingBinaries } from '../e2e/k8s/controlplane.js';
+import { ControlPlane } from '../e2e/k8s/controlplane.js';
 import { installAgentIdentity, realBackend } from '../e2e/k8s/sandbox-api.js';
 import { SandboxRun } from '../e2e/runner/run.js';
 import { parseScenario } from '../src/scenario/format.js';
 import { podObject } from '../src/scenario/objects.js';
 import { ROOT } from './support/paths.js';
+import { onRealControlPlane } from './support/real-control-plane.js';
 
 jest.setTimeout(120_000);
 
-const skip = missingBinaries() ?? (process.getuid?.() !== 0 ? 'needs root (network namespaces)' : null);
-if (skip) console.warn(`skipping the RBAC test on a real control plane: ${skip}`);
-const maybe = skip ? test.skip : test;
+const maybe = onRealControlPlane('the RBAC test');
 
 const scenario = parseScenario(
   JSON.stringify({

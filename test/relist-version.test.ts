@@ -3,13 +3,14 @@
 // never before what it stands for is applied.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
-import { Agent, type AgentConfig } from '../src/agent/agent.js';
+import { Agent } from '../src/agent/agent.js';
 import { FairQueue } from '../src/agent/fairqueue.js';
 import type { TimedHandler } from '../src/agent/feed.js';
 import { memoryLogger } from '../src/agent/log.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { Reflector, type ListerWatcher, type WatchEventObject } from '../src/watch/reflector.js';
 import { RecordingRunner } from './support/nft.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 async function until(what: string, condition: () => boolean, timeoutMs = 8000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -99,17 +100,11 @@ describe('the agent after a relist', () => {
     api.apply('Namespace', { metadata: { name: 'x' } });
     api.apply('Pod', { metadata: { namespace: 'x', name: 'a' }, spec: { nodeName: 'node-0', containers: [{ name: 'c' }] }, status: { phase: 'Running', podIPs: [{ ip: '10.244.0.10' }] } });
     const log = memoryLogger();
-    const config: AgentConfig = {
-      nodeName: 'node-0',
-      table: 'nftpol',
-      denyAction: 'drop',
-      metricsAddress: { host: '127.0.0.1', port: 0 },
-      healthzAddress: { host: '127.0.0.1', port: 0 },
-      fullResyncPeriodMs: 3_600_000,
+    const config = testAgentConfig({
       apiUnreachableGraceMs: 300,
       backoff: { initialMs: 20, maxMs: 200 },
       watchStallTimeoutMs: 10_000,
-    };
+    });
     agent = new Agent(config, { sources: kubeListerWatchers(loadKubeConfig(api.kubeconfig)), runner: new RecordingRunner(), log });
     await agent.start();
     const syncs = () => log.entries.filter((e) => e.msg === 'sync') as unknown as { versions: Record<string, string> }[];

@@ -5,7 +5,7 @@
 import { jest } from '@jest/globals';
 import { ApiServerDouble } from '../e2e/apiserver/double.js';
 import { SandboxCluster, type ProbeTarget } from '../e2e/sandbox/cluster.js';
-import { Agent, type AgentConfig } from '../src/agent/agent.js';
+import { Agent } from '../src/agent/agent.js';
 import { conntrackCommand } from '../src/agent/conntrack.js';
 import { memoryLogger } from '../src/agent/log.js';
 import { listenNflog } from '../src/agent/nflog.js';
@@ -13,6 +13,7 @@ import { nftCommand } from '../src/nft/executor.js';
 import type { ScenarioPod } from '../src/scenario/format.js';
 import { podObject } from '../src/scenario/objects.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
+import { testAgentConfig } from './support/agent-config.js';
 
 jest.setTimeout(90_000);
 
@@ -52,18 +53,11 @@ beforeAll(async () => {
   cluster = await SandboxCluster.create({ nodes: 1, families: ['IPv4', 'IPv6'], pods: [server, client, keeper] });
   api.apply('Namespace', { metadata: { name: 'x' } });
   for (const p of [server, client, keeper]) api.apply('Pod', podObject(p) as never);
-  const config: AgentConfig = {
-    nodeName: 'node-0',
-    table: 'nftpol',
-    denyAction: 'drop',
-    metricsAddress: { host: '127.0.0.1', port: 0 },
-    healthzAddress: { host: '127.0.0.1', port: 0 },
-    fullResyncPeriodMs: 3_600_000,
-    apiUnreachableGraceMs: 60_000,
+  const config = testAgentConfig({
     counterReadIntervalMs: 100,
     strictMode: true,
     denyLog: { group: 9745, ratePerSecond: RATE },
-  };
+  });
   const inNode = ['ip', 'netns', 'exec', cluster.node(0)];
   agent = new Agent(config, {
     sources: kubeListerWatchers(loadKubeConfig(api.kubeconfig)),
