@@ -161,15 +161,16 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
     throw new UsageError(`cannot load the Kubernetes configuration (${flags.kubeconfig ? `--kubeconfig ${flags.kubeconfig}` : 'in-cluster'}): ${(error as Error).message}`);
   }
   const agent = new Agent(config, { sources: kubeListerWatchers(kc), runner: nftCommand(), log, bridgeFacts: () => readBridgeFacts() });
-  await agent.start();
-  await new Promise<void>((resolve) => {
-    const shutdown = (signal: string) => {
-      log.info('shutting down', { signal });
-      void agent.stop().then(resolve);
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+  // The handlers come before start(): the agent may already answer /readyz while start() still awaits its
+  // host checks, and a SIGTERM then must still stop it cleanly (exit 0, rules kept), not kill it.
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
   });
+  await agent.start();
+  const signal = await stopped;
+  log.info('shutting down', { signal });
+  await agent.stop();
 }
 
 /** Uninstall: removes nftpol's table (and nothing else). */
