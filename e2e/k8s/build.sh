@@ -15,8 +15,19 @@ build() { # build <module dir> <package> <binary>
   echo "building $3 ($2)" >&2
   (cd "$here/$1" && go build -ldflags "$ldflags" -o "$out/$3.tmp" "$2") && mv "$out/$3.tmp" "$out/$3"
 }
+# e2e.test is a test binary (`go test -c`); the node tests (make e2e-node) also need kubelet, kube-scheduler,
+# kube-proxy, agnhost and e2e.test: NFTPOL_K8S_COMMANDS names what to build beyond the default.
+build_test() { # build_test <package> <binary>
+  if [ -x "$out/$2" ]; then return; fi
+  echo "building $2 ($1, go test -c)" >&2
+  (cd "$here/kubernetes" && go test -c -ldflags "$ldflags" -o "$out/$2.tmp" "$1") && mv "$out/$2.tmp" "$out/$2"
+}
 build etcd go.etcd.io/etcd/server/v3 etcd
 for cmd in ${NFTPOL_K8S_COMMANDS:-kube-apiserver kube-controller-manager kubectl}; do
-  build kubernetes "k8s.io/kubernetes/cmd/$cmd" "$cmd"
+  case "$cmd" in
+    agnhost) build kubernetes k8s.io/kubernetes/test/images/agnhost agnhost ;;
+    e2e.test) build_test k8s.io/kubernetes/test/e2e e2e.test ;;
+    *) build kubernetes "k8s.io/kubernetes/cmd/$cmd" "$cmd" ;;
+  esac
 done
 echo "$out"
