@@ -15,7 +15,7 @@ FROM node:24-bookworm-slim
 # nft talks netlink to the kernel; libnftables comes with it. conntrack (strict mode) and python3-minimal
 # (the denied-connection log's NFLOG helper: Node.js has no AF_NETLINK) are used only when their flags are on.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends nftables conntrack python3-minimal \
+ && apt-get install -y --no-install-recommends nftables conntrack python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /src/package.json ./

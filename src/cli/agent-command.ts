@@ -3,10 +3,11 @@
 import { Option } from 'commander';
 import { Agent, type AgentConfig, type ListenAddress } from '../agent/agent.js';
 import { readBridgeFacts } from '../agent/hostcheck.js';
-import { jsonLogger, LEVELS, type Level } from '../agent/log.js';
+import { jsonLogger, LEVELS, type Level, type Logger } from '../agent/log.js';
 import type { DenyAction } from '../nft/compile.js';
 import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_COUNTS, POLICY_LIMIT_FLAGS, policyLimitsProblems, type PolicyLimit, type PolicyLimits } from '../model/limits.js';
-import { nftCommand } from '../nft/executor.js';
+import { nftCommand, type NftRunner } from '../nft/executor.js';
+import { nftSession } from '../nft/session.js';
 import { kubeListerWatchers, loadKubeConfig } from '../watch/kube.js';
 import { UsageError } from './offline.js';
 
@@ -99,10 +100,34 @@ export interface AgentFlags extends PolicyLimitFlags {
   readonly apiUnreachableGrace: number;
   readonly watchStallTimeout: number;
   readonly logLevel: Level;
+  readonly nftRunner?: NftRunnerChoice;
   readonly strictMode?: boolean;
   readonly denyLog?: boolean;
   readonly denyLogRate?: number;
   readonly denyLogGroup?: number;
+}
+
+/** How transactions reach the kernel: see src/nft/session.ts for why a long-lived helper is the default. */
+export const NFT_RUNNERS = ['auto', 'session', 'exec'] as const;
+export type NftRunnerChoice = (typeof NFT_RUNNERS)[number];
+
+/**
+ * The runner the flag asks for. `auto` takes the libnftables helper when it starts (python3 with ctypes and
+ * libnftables.so.1 present), else one nft process per transaction, and says which in the log.
+ */
+export async function chooseNftRunner(choice: NftRunnerChoice, log: Logger): Promise<{ runner: NftRunner; close(): void }> {
+  if (choice === 'exec') return { runner: nftCommand(), close: () => undefined };
+  const session = nftSession();
+  try {
+    await session.start();
+    log.info('nft transactions go through one libnftables helper process', { nftRunner: 'session', pid: session.helperPid() });
+    return { runner: session, close: () => session.close() };
+  } catch (error) {
+    session.close();
+    if (choice === 'session') throw new UsageError(`--nft-runner session: ${(error as Error).message}`);
+    log.warn('the libnftables helper did not start: one nft process per transaction instead (slower)', { nftRunner: 'exec', reason: (error as Error).message });
+    return { runner: nftCommand(), close: () => undefined };
+  }
 }
 
 /** A whole number within bounds, for numeric flags. */
@@ -160,7 +185,8 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   } catch (error) {
     throw new UsageError(`cannot load the Kubernetes configuration (${flags.kubeconfig ? `--kubeconfig ${flags.kubeconfig}` : 'in-cluster'}): ${(error as Error).message}`);
   }
-  const agent = new Agent(config, { sources: kubeListerWatchers(kc), runner: nftCommand(), log, bridgeFacts: () => readBridgeFacts() });
+  const nft = await chooseNftRunner(flags.nftRunner ?? 'auto', log);
+  const agent = new Agent(config, { sources: kubeListerWatchers(kc), runner: nft.runner, log, bridgeFacts: () => readBridgeFacts() });
   // The handlers come before start(): the agent may already answer /readyz while start() still awaits its
   // host checks, and a SIGTERM then must still stop it cleanly (exit 0, rules kept), not kill it.
   const stopped = new Promise<string>((resolve) => {
@@ -171,6 +197,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
   const signal = await stopped;
   log.info('shutting down', { signal });
   await agent.stop();
+  nft.close();
 }
 
 /** Uninstall: removes nftpol's table (and nothing else). */

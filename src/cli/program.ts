@@ -2,7 +2,7 @@
 // run by main.ts; tests read the agent's flags from it (the DaemonSet may pass only flags that exist).
 import { Command, Option } from 'commander';
 import { ScenarioError } from '../scenario/format.js';
-import { DEFAULT_DENY_LOG_GROUP, DEFAULT_DENY_LOG_RATE, parseDuration, parseIntIn, parseLevel, parseListen, policyLimitOptions, policyLimitsOf, runAgent, runCleanup, type AgentFlags, type PolicyLimitFlags } from './agent-command.js';
+import { DEFAULT_DENY_LOG_GROUP, NFT_RUNNERS, DEFAULT_DENY_LOG_RATE, parseDuration, parseIntIn, parseLevel, parseListen, policyLimitOptions, policyLimitsOf, runAgent, runCleanup, type AgentFlags, type PolicyLimitFlags } from './agent-command.js';
 import { addClusterOptions, addKernelOptions, explainRun, matrixRun, type ExplainFlags, type MatrixFlags } from './cluster-commands.js';
 import { ClusterError } from './live.js';
 import {
@@ -131,6 +131,7 @@ export function buildProgram(name: 'nftpol' | 'kubectl nftpol' = 'nftpol'): Comm
     .addOption(new Option('--api-unreachable-grace <duration>', 'how long the API server may be unreachable before /readyz fails').argParser(parseDuration).default(120_000, '2m'))
     .addOption(new Option('--watch-stall-timeout <duration>', 'a watch without any event or bookmark for this long is restarted and counted as stalled').argParser(parseDuration).default(180_000, '3m'))
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error').argParser(parseLevel).default('info'))
+    .addOption(new Option('--nft-runner <how>', 'session: one long-lived libnftables helper (python3 with ctypes) applies every transaction; exec: one nft process per transaction; auto: session, else exec').choices([...NFT_RUNNERS]).default('auto'))
     .option('--strict-mode', 'a deny also ends connections that are already open (within 1 s of the change; needs the conntrack tool)')
     .option('--deny-log', 'log one JSON line per denied connection attempt (NFLOG; needs python3)')
     .addOption(new Option('--deny-log-rate <n>', 'log at most n denied connections per second per node; the rest are counted').argParser(parseIntIn('--deny-log-rate', 1, 100_000)).default(DEFAULT_DENY_LOG_RATE))

@@ -36,11 +36,20 @@ export interface NftRunner {
 
 /** Turns nft's stderr into an NftError that names the line of the script. */
 export function nftError(script: string, stderr: string): NftError {
-  const match = /^\/dev\/stdin:(\d+):\d+(?:-\d+)?: Error: (.*)$/m.exec(stderr);
+  // `nft -f -` names the script /dev/stdin; the session helper (session.ts) hands it over as /proc/self/fd/N.
+  const match = /^(?:\/dev\/stdin|\/proc\/self\/fd\/\d+):(\d+):\d+(?:-\d+)?: Error: (.*)$/m.exec(stderr);
   if (!match) return new NftError(`nft failed: ${stderr.trim() || 'no message'}`, undefined, undefined, stderr);
   const line = Number(match[1]);
   const lineText = script.split('\n')[line - 1];
   return new NftError(`nft rejected line ${line}: ${match[2]}${lineText !== undefined ? ` (${lineText.trim().slice(0, 200)})` : ''}`, line, lineText, stderr);
+}
+
+/** Packet counts by counter name from `nft -j list counters`. */
+export function parseCounters(json: string): Map<string, number> {
+  const counters = new Map<string, number>();
+  const items = (JSON.parse(json) as { nftables?: { counter?: { name: string; packets: number } }[] }).nftables ?? [];
+  for (const item of items) if (item.counter) counters.set(item.counter.name, item.counter.packets);
+  return counters;
 }
 
 export interface NftCommandOptions {
@@ -81,11 +90,7 @@ export function nftCommand(options: NftCommandOptions = {}): NftRunner {
     },
     async listCounters(table) {
       const result = await run(['-j', 'list', 'counters', 'table', 'inet', table]);
-      const counters = new Map<string, number>();
-      if (result.exitCode !== 0) return counters;
-      const items = (JSON.parse(result.stdout) as { nftables?: { counter?: { name: string; packets: number } }[] }).nftables ?? [];
-      for (const item of items) if (item.counter) counters.set(item.counter.name, item.counter.packets);
-      return counters;
+      return result.exitCode === 0 ? parseCounters(result.stdout) : new Map<string, number>();
     },
     async listTable(table) {
       const result = await run(['list', 'table', 'inet', table]);
