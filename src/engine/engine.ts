@@ -16,6 +16,7 @@ import {
   type CompiledBlock,
   type PeerSetDef,
 } from './peerset.js';
+import { PodIndex } from './podindex.js';
 import { labelIndexKeys, selectorAnchor, selectorMatches } from './selector.js';
 
 /** What changed since the last takeChanges(): local pods whose allow-set changed, peer sets whose content changed. */
@@ -45,6 +46,8 @@ interface PeerSetState {
 
 interface PodRecord {
   pod: Pod;
+  /** The pod's number in the pod index (podindex.ts). */
+  readonly ordinal: number;
   owned: readonly string[];
   memberships: PeerSetState[];
 }
@@ -99,7 +102,7 @@ export class PolicyEngine {
   private readonly policiesByNamespace = new Map<string, Map<string, NetworkPolicy>>();
   private readonly sortedPolicies = new Map<string, NetworkPolicy[]>();
   /** 'k=v', 'k', 'ns:<namespace>', 'port:<name>' -> pods. */
-  private readonly podIndex = new Map<string, Set<ObjectKey>>();
+  private readonly podIndex = new PodIndex();
   /** Namespaces that hold at least one pod (known as Namespace objects or not). */
   private readonly podNamespaces = new Set<string>();
   private readonly owners = new IpOwnership((key) => this.pods.get(key)?.pod);
@@ -126,13 +129,16 @@ export class PolicyEngine {
     const claimedBefore = old && claimsIps(old) ? old.ips : [];
     const claimedAfter = claimsIps(pod) ? pod.ips : [];
     this.owners.remove(key, claimedBefore);
+    let ordinal: number;
     if (record) {
-      for (const k of podIndexKeys(record.pod)) removeFromIndex(this.podIndex, k, key);
+      ordinal = record.ordinal;
+      for (const k of podIndexKeys(record.pod)) this.podIndex.remove(k, ordinal);
       record.pod = pod;
     } else {
-      this.pods.set(key, { pod, owned: [], memberships: [] });
+      ordinal = this.podIndex.ordinal(key);
+      this.pods.set(key, { pod, ordinal, owned: [], memberships: [] });
     }
-    for (const k of podIndexKeys(pod)) addToIndex(this.podIndex, k, key);
+    for (const k of podIndexKeys(pod)) this.podIndex.add(k, ordinal);
     this.podNamespaces.add(pod.namespace);
     this.owners.add(key, claimedAfter);
     // Every claimant of an address this pod gave up or took may have gained or lost it.
@@ -147,7 +153,8 @@ export class PolicyEngine {
     if (!record) return;
     const claimed = claimsIps(record.pod) ? record.pod.ips : [];
     this.owners.remove(key, claimed);
-    for (const k of podIndexKeys(record.pod)) removeFromIndex(this.podIndex, k, key);
+    for (const k of podIndexKeys(record.pod)) this.podIndex.remove(k, record.ordinal);
+    this.podIndex.release(record.ordinal);
     if (!this.podIndex.has(`ns:${namespace}`)) this.podNamespaces.delete(namespace);
     for (const set of record.memberships) {
       this.memberChanged(set, key, set.members.get(key));
@@ -379,9 +386,7 @@ export class PolicyEngine {
   }
 
   private refreshSelectedLocalPods(policy: NetworkPolicy, old: NetworkPolicy | undefined): void {
-    const inNamespace = this.podIndex.get(`ns:${policy.namespace}`);
-    if (!inNamespace) return;
-    for (const key of inNamespace) {
+    for (const key of this.podIndex.pods(`ns:${policy.namespace}`)) {
       const record = this.pods.get(key)!;
       if (!this.isLocal(record.pod)) continue;
       const labels = record.pod.labels;
@@ -394,13 +399,12 @@ export class PolicyEngine {
   private namespaceLabelsChanged(name: string, before: Labels): void {
     const after = this.namespaceLabels(name);
     if (JSON.stringify(before) === JSON.stringify(after)) return;
-    const members = this.podIndex.get(`ns:${name}`);
-    if (!members) return;
+    if (!this.podIndex.has(`ns:${name}`)) return;
     for (const set of this.setsById.values()) {
       if (set.def.kind !== 'pods' || set.def.scope.kind !== 'selector') continue;
       const selector = set.def.scope.selector;
       if (selectorMatches(selector, before) === selectorMatches(selector, after)) continue;
-      for (const key of members) {
+      for (const key of this.podIndex.pods(`ns:${name}`)) {
         const record = this.pods.get(key)!;
         const isMember = this.evaluate(set, key, record, after);
         const index = record.memberships.indexOf(set);
@@ -443,21 +447,21 @@ export class PolicyEngine {
    * namespaces it selects, whichever is fewer (a selector like `team=a` usually picks a few namespaces).
    */
   private initialCandidates(set: PeerSetState): Iterable<ObjectKey> {
-    const anchored: Iterable<ObjectKey> = set.anchor === null ? this.pods.keys() : (this.podIndex.get(set.anchor) ?? []);
-    const anchoredCount = set.anchor === null ? this.pods.size : (this.podIndex.get(set.anchor)?.size ?? 0);
+    const anchored: Iterable<ObjectKey> = set.anchor === null ? this.pods.keys() : this.podIndex.pods(set.anchor);
+    const anchoredCount = set.anchor === null ? this.pods.size : this.podIndex.count(set.anchor);
     if (set.def.kind !== 'pods' || set.def.scope.kind !== 'selector') return anchored;
     const selector = set.def.scope.selector;
-    const byNamespace: Set<ObjectKey>[] = [];
+    const byNamespace: string[] = [];
     let count = 0;
     for (const name of this.podNamespaces) {
       if (!selectorMatches(selector, this.namespaceLabels(name))) continue;
-      const pods = this.podIndex.get(`ns:${name}`)!;
-      byNamespace.push(pods);
-      count += pods.size;
+      byNamespace.push(`ns:${name}`);
+      count += this.podIndex.count(`ns:${name}`);
       if (count >= anchoredCount) return anchored;
     }
+    const index = this.podIndex;
     return (function* () {
-      for (const pods of byNamespace) yield* pods;
+      for (const key of byNamespace) yield* index.pods(key);
     })();
   }
 
