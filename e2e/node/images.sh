@@ -215,6 +215,17 @@ path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 EOF
+  # As Debian's docker images: apt keeps no .deb files or package caches after an install (a Dockerfile's
+  # `rm -rf /var/lib/apt/lists/*` relies on that), fetches no translations, installs no recommends.
+  cat >"$r/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+  printf 'Acquire::Languages "none";\n' >"$r/etc/apt/apt.conf.d/docker-no-languages"
+  printf 'Acquire::GzipIndexes "true";\nAcquire::CompressionTypes::Order:: "gz";\n' >"$r/etc/apt/apt.conf.d/docker-gzip-indexes"
+  printf 'APT::AutoRemove::SuggestsImportant "false";\n' >"$r/etc/apt/apt.conf.d/docker-autoremove-suggests"
   printf 'APT::Install-Recommends "false";\n' >"$r/etc/apt/apt.conf.d/docker-no-recommends"
   find "$r/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete 2>/dev/null || true
   rm -rf "$r/usr/share/man"/* "$r/usr/share/info"/* "$r/var/lib/apt/lists"/* "$r/var/cache/apt"/*.bin \
@@ -249,11 +260,22 @@ nftpol_inputs() {
 build_nftpol() {
   local start=$SECONDS
   restore "$NODE_IMAGE"
+  # A machine whose HTTPS goes through an intercepting proxy trusts its CA through NODE_EXTRA_CA_CERTS (or
+  # npm's cafile); the Dockerfile's `npm ci` then needs it too. A bind mount over the RUN steps' existing
+  # /root (so no mount point stays behind in the image) holds an .npmrc naming a copy of the bundle.
+  local ca="${NODE_EXTRA_CA_CERTS:-$(npm config get cafile 2>/dev/null || true)}" mounts=()
+  if [ -n "$ca" ] && [ "$ca" != null ] && [ -f "$ca" ]; then
+    mkdir -p "$work/build-root"
+    cp "$ca" "$work/build-root/build-ca.crt"
+    printf 'cafile=/root/build-ca.crt\n' >"$work/build-root/.npmrc"
+    mounts=(-v "$work/build-root:/root")
+    log "the build's npm trusts $ca"
+  fi
   log "buildah bud --pull=never -t $NFTPOL_IMAGE $root"
-  buildah bud --quiet --pull=never --network host --format docker --layers=false -t "$NFTPOL_IMAGE" -f "$root/Dockerfile" "$root" >"$work/bud.log" 2>&1 || {
+  buildah bud --quiet --pull=never --network host ${mounts[@]+"${mounts[@]}"} --format docker --layers=false -t "$NFTPOL_IMAGE" -f "$root/Dockerfile" "$root" >"$work/bud.log" 2>&1 || {
     tail -30 "$work/bud.log" >&2; exit 1
   }
-  export_image "$NFTPOL_IMAGE" "buildah bud --pull=never --network host on the project's Dockerfile, unchanged (FROM $NODE_IMAGE above), inputs sha256 $(nftpol_inputs)" $((SECONDS - start))
+  export_image "$NFTPOL_IMAGE" "buildah bud --pull=never --network host on the project's Dockerfile, unchanged (the host's CA bundle bind-mounted at /root for npm ci only, when NODE_EXTRA_CA_CERTS or npm's cafile names one) (FROM $NODE_IMAGE above), inputs sha256 $(nftpol_inputs)" $((SECONDS - start))
 }
 
 step() { # step <name> <image> <build function>
