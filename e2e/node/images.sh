@@ -160,10 +160,15 @@ build_agnhost() {
   chmod 1777 "$r/tmp"
   # A shell and the usual tools from Debian's static busybox: the kind runner probes with
   # `kubectl exec ... -- /bin/sh -c '<script of /agnhost connect ...>'` (upstream's image is Alpine).
-  (cd "$work/agnhost" && apt-get download -qq busybox-static >/dev/null 2>&1) || {
-    apt-get update -qq && (cd "$work/agnhost" && apt-get download -qq busybox-static)
-  }
-  dpkg-deb -x "$work"/agnhost/busybox-static_*.deb "$work/agnhost/deb"
+  # apt-get download fetches into the current directory, as the caller (no install, no root change).
+  if ! (cd "$work/agnhost" && apt-get download -qq busybox-static >/dev/null 2>&1); then
+    apt-get update -qq
+    (cd "$work/agnhost" && apt-get download -qq busybox-static)
+  fi
+  local deb
+  deb="$(find "$work/agnhost" -maxdepth 1 -name 'busybox-static_*.deb' | head -1)"
+  [ -n "$deb" ] || { echo "images: apt-get download busybox-static left no .deb" >&2; exit 1; }
+  dpkg-deb -x "$deb" "$work/agnhost/deb"
   cp "$work/agnhost/deb/bin/busybox" "$r/bin/busybox"
   for applet in $("$r/bin/busybox" --list); do
     [ -e "$r/bin/$applet" ] || ln -s busybox "$r/bin/$applet"
