@@ -283,6 +283,13 @@ build_nftpol() {
   export_image "$NFTPOL_IMAGE" "buildah bud --pull=never --network host on the project's Dockerfile, unchanged (the host's CA bundle bind-mounted at /root for npm ci only, when NODE_EXTRA_CA_CERTS or npm's cafile names one) (FROM $NODE_IMAGE above), inputs sha256 $(nftpol_inputs)" $((SECONDS - start))
 }
 
+# drop_replaced <image id>: the image a rebuild took the name from, once nothing names it (buildah's storage
+# is shared, so only that one image, never a prune of every dangling image).
+drop_replaced() {
+  [ -n "$1" ] || return 0
+  if buildah images --quiet --no-trunc --filter dangling=true | grep -q "$1"; then buildah rmi "$1" >/dev/null 2>&1 || true; fi
+}
+
 step() { # step <name> <image> <build function>
   wanted "$1" || return 0
   local file; file="$out/$(archive_name "$2")"
@@ -292,7 +299,9 @@ step() { # step <name> <image> <build function>
   fi
   if [ -f "$file" ]; then log "$2: $file exists"; return 0; fi
   log "building $2"
+  local previous; previous="$(buildah inspect --type image --format '{{.FromImageID}}' "$2" 2>/dev/null || true)"
   "$3"
+  drop_replaced "$previous"
 }
 
 step pause "$PAUSE_IMAGE" build_pause
