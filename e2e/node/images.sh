@@ -37,7 +37,9 @@ mkdir -p "$out"
 work="$(mktemp -d "$out/.work.XXXXXX")"
 containers=()
 cleanup() {
-  for c in "${containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
+  for c in ${containers[@]+"${containers[@]}"}; do buildah rm "$c" >/dev/null 2>&1 || true; done
+  # A debootstrap that fails midway leaves /proc and /sys mounted in its target: never rm -rf through them.
+  awk -v w="$work/" 'index($2, w) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r -n1 umount -l
   rm -rf "$work"
 }
 trap cleanup EXIT
