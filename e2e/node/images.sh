@@ -86,10 +86,17 @@ write_readme() {
   mv "$out/README.tmp" "$out/README"
 }
 
-# restore <image>: an image whose archive exists but that buildah's storage lost (step 4 builds FROM it).
+# restore <image> <build function>: an image step 4 builds FROM, into buildah's storage if it is not there,
+# from its archive or else by building it.
 restore() {
+  in_storage "$1" && return 0
   local file; file="$out/$(archive_name "$1")"
-  in_storage "$1" || { log "restoring $1 from $file"; skopeo copy --quiet "docker-archive:$file" "containers-storage:$1"; }
+  if [ -f "$file" ]; then
+    log "restoring $1 from $file"
+    skopeo copy --quiet "docker-archive:$file" "containers-storage:$1"
+  else
+    "$2"
+  fi
 }
 
 # new_image <tar of the root filesystem> <image> [buildah config options...]: an image from scratch.
@@ -266,7 +273,7 @@ nftpol_inputs() {
 
 build_nftpol() {
   local start=$SECONDS
-  restore "$NODE_IMAGE"
+  restore "$NODE_IMAGE" build_node
   # A machine whose HTTPS goes through an intercepting proxy trusts its CA through NODE_EXTRA_CA_CERTS (or
   # npm's cafile); the Dockerfile's `npm ci` then needs it too. A bind mount over the RUN steps' existing
   # /root (so no mount point stays behind in the image) holds an .npmrc naming a copy of the bundle.
