@@ -289,7 +289,8 @@ build_nftpol() {
   buildah bud --quiet --pull=never --network host ${mounts[@]+"${mounts[@]}"} --format docker --layers=false -t "$NFTPOL_IMAGE" -f "$root/Dockerfile" "$root" >"$work/bud.log" 2>&1 || {
     tail -30 "$work/bud.log" >&2; exit 1
   }
-  export_image "$NFTPOL_IMAGE" "buildah bud --pull=never --network host on the project's Dockerfile, unchanged (the host's CA bundle bind-mounted at /root for npm ci only, when NODE_EXTRA_CA_CERTS or npm's cafile names one) (FROM $NODE_IMAGE above), inputs sha256 $(nftpol_inputs)" $((SECONDS - start))
+  local source; source="$root$(git -C "$root" describe --always --dirty 2>/dev/null | sed 's/^/ at git /' || true)"
+  export_image "$NFTPOL_IMAGE" "buildah bud --pull=never --network host on the project's Dockerfile ($source), unchanged (the host's CA bundle bind-mounted at /root for npm ci only, when NODE_EXTRA_CA_CERTS or npm's cafile names one) (FROM $NODE_IMAGE above), inputs sha256 $(nftpol_inputs)" $((SECONDS - start))
 }
 
 # drop_replaced <image id>: the image a rebuild took the name from, once nothing names it (buildah's storage
