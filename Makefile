@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-features bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios k8s-bin clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-features bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios k8s-bin node-images clean
 
 all: build
 
@@ -54,6 +54,15 @@ clean:
 k8s-bin:
 	@command -v go >/dev/null || { echo "make k8s-bin needs Go (1.26) and access to the Go module proxy" >&2; exit 2; }
 	@e2e/k8s/build.sh
+
+# The node tests' container images without a registry (pause, agnhost, a node:24-bookworm-slim stand-in from
+# debootstrap, nftpol from the Dockerfile), as docker-archives for `ctr images import`, in
+# $${NFTPOL_IMAGES:-~/.cache/nftpol-images} (e2e/node/images.sh). Needs root; a no-op once they are there.
+node-images: install
+	@command -v buildah >/dev/null && command -v skopeo >/dev/null && command -v debootstrap >/dev/null && command -v gcc >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends buildah skopeo debootstrap gcc libc6-dev >/dev/null)
+	@test -x $${NFTPOL_K8S_BIN:-$${XDG_CACHE_HOME:-$$HOME/.cache}/nftpol-k8s/$$(sed -n 's/^require k8s.io\/kubernetes //p' e2e/k8s/kubernetes/go.mod)}/agnhost || NFTPOL_K8S_COMMANDS=agnhost $(MAKE) --no-print-directory k8s-bin
+	@e2e/node/images.sh
 
 bench-dataplane: build
 	@command -v iperf3 >/dev/null || (apt-get update -qq && apt-get install -y -qq iperf3 >/dev/null)
