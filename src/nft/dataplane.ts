@@ -9,6 +9,7 @@ import { addPod, compileTable, fillSets, memberElements, pruneUnused, removePod,
 import type { NftRunner } from './executor.js';
 import { renderDiff, renderFull, type SetDelta, type TableOptions } from './render.js';
 import { MAPS, type MapName, type NftSet, type TableState } from './state.js';
+import { FAMILIES } from './vocabulary.js';
 
 export type SyncMode = 'full' | 'partial';
 
@@ -84,7 +85,7 @@ export function planPartial(engine: PolicyEngine, committed: TableState, changes
   for (const id of changes.peerSets) {
     const members = changes.memberChanges?.get(id);
     const def = engine.peerSetDef(id);
-    for (const family of ['v4', 'v6'] as const) {
+    for (const family of FAMILIES) {
       const name = setName(id, family);
       const existing = next.sets.get(name);
       if (!existing) continue;

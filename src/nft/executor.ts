@@ -1,6 +1,7 @@
 // Running nft. Every transaction is one `nft -f -` with the script on stdin (execa, no shell), so the
 // kernel applies all of it or none of it. A failure carries nft's message and the offending line.
 import { execa } from 'execa';
+import { TABLE_FAMILY } from './vocabulary.js';
 
 export class NftError extends Error {
   override readonly name = 'NftError';
@@ -80,7 +81,7 @@ export function nftCommand(options: NftCommandOptions = {}): NftRunner {
       if (result.exitCode !== 0) throw nftError(script, result.stderr);
     },
     async listCounters(table) {
-      const result = await run(['-j', 'list', 'counters', 'table', 'inet', table]);
+      const result = await run(['-j', 'list', 'counters', 'table', TABLE_FAMILY, table]);
       const counters = new Map<string, number>();
       if (result.exitCode !== 0) return counters;
       const items = (JSON.parse(result.stdout) as { nftables?: { counter?: { name: string; packets: number } }[] }).nftables ?? [];
@@ -88,7 +89,7 @@ export function nftCommand(options: NftCommandOptions = {}): NftRunner {
       return counters;
     },
     async listTable(table) {
-      const result = await run(['list', 'table', 'inet', table]);
+      const result = await run(['list', 'table', TABLE_FAMILY, table]);
       if (result.exitCode === 0) return result.stdout;
       if (/No such file or directory/.test(result.stderr)) return null;
       throw new NftError(`nft list failed: ${result.stderr.trim()}`, undefined, undefined, result.stderr);

@@ -4,7 +4,8 @@
 // ever pasted in.
 import { denyLogObjects, type DenyLogOptions } from './denylog.js';
 import { strictRules } from './strict.js';
-import { counterNames, isCounterMap, MAPS, setType, type MapName, type NftChain, type NftSet, type TableState } from './state.js';
+import { counterNames, isCounterMap, setType, type NftChain, type NftSet, type TableState } from './state.js';
+import { ADDR_TYPE, BASE_CHAIN, dispatchMapName, FAMILIES, IP_KEYWORD, MAPS, mapSpec, selfSetName, TABLE_FAMILY, tableRef, type MapName } from './vocabulary.js';
 
 /** Where nftpol hooks and why (see README "Dataplane"). */
 export interface TableOptions {
@@ -40,21 +41,19 @@ const ND_TYPES = 'nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-n
  */
 function baseChains(strictMode = false): string[] {
   const first = [...(strictMode ? strictRules() : []), 'ct state established,related accept', `icmpv6 type { ${ND_TYPES} } accept`];
-  const egress = ['ip saddr vmap @egress-v4', 'ip6 saddr vmap @egress-v6'];
+  const egress = FAMILIES.map((f) => `${IP_KEYWORD[f]} saddr vmap @${dispatchMapName('egress', f)}`);
   return [
-    '  chain forward {',
+    `  chain ${BASE_CHAIN.forward} {`,
     '    type filter hook forward priority filter; policy accept;',
     ...[
       ...first,
       // A pod can always reach itself (hairpin through a Service comes back through the node).
-      'ip saddr . ip daddr @self-v4 accept',
-      'ip6 saddr . ip6 daddr @self-v6 accept',
+      ...FAMILIES.map((f) => `${IP_KEYWORD[f]} saddr . ${IP_KEYWORD[f]} daddr @${selfSetName(f)} accept`),
       ...egress,
-      'ip daddr vmap @ingress-v4',
-      'ip6 daddr vmap @ingress-v6',
+      ...FAMILIES.map((f) => `${IP_KEYWORD[f]} daddr vmap @${dispatchMapName('ingress', f)}`),
     ].map((r) => `    ${r}`),
     '  }',
-    '  chain input {',
+    `  chain ${BASE_CHAIN.input} {`,
     '    type filter hook input priority filter; policy accept;',
     ...[...first, ...egress].map((r) => `    ${r}`),
     '  }',
@@ -62,7 +61,8 @@ function baseChains(strictMode = false): string[] {
 }
 
 function mapType(name: MapName): string {
-  return `${name.endsWith('-v4') ? 'ipv4_addr' : 'ipv6_addr'} : ${isCounterMap(name) ? 'counter' : 'verdict'}`;
+  const spec = mapSpec(name);
+  return `${ADDR_TYPE[spec.family]} : ${spec.value}`;
 }
 
 /** `ip : jump chain` in a dispatch map, `ip : "counter"` in a counter map. */
@@ -81,7 +81,7 @@ function sorted<T>(items: Iterable<T>, key: (t: T) => string): T[] {
  */
 export function renderFull(state: TableState, options: TableOptions): string {
   const t = options.table;
-  const lines = [`add table inet ${t}`, `delete table inet ${t}`, `table inet ${t} {`];
+  const lines = [`add table ${TABLE_FAMILY} ${t}`, `delete table ${TABLE_FAMILY} ${t}`, `table ${TABLE_FAMILY} ${t} {`];
   if (options.denyLog) lines.push(...denyLogObjects(options.denyLog));
   for (const counter of [...counterNames(state)].sort()) lines.push(`  counter ${counter} { }`);
   for (const set of sorted(state.sets.values(), (s) => s.name)) {
@@ -123,33 +123,38 @@ export function renderDiff(from: TableState, to: TableState, options: TableOptio
   const lines: string[] = [];
   const oldCounters = counterNames(from);
   const newCounters = counterNames(to);
-  for (const c of [...newCounters].sort()) if (!oldCounters.has(c)) lines.push(`add counter inet ${t} ${c}`);
+  for (const c of [...newCounters].sort()) if (!oldCounters.has(c)) lines.push(`add counter ${TABLE_FAMILY} ${t} ${c}`);
   for (const set of sorted(to.sets.values(), (s) => s.name)) {
     const old = from.sets.get(set.name);
     const delta = deltas.get(set.name);
     if (old === set && delta === undefined) continue;
-    if (old === undefined) lines.push(`add set inet ${t} ${set.name} { ${setDeclaration(set)} }`);
+    if (old === undefined) lines.push(`add set ${TABLE_FAMILY} ${t} ${set.name} { ${setDeclaration(set)} }`);
     const removed = delta ? delta.removed : old ? [...old.elements].filter((e) => !set.elements.has(e)) : [];
     const added = delta ? delta.added : old ? [...set.elements].filter((e) => !old.elements.has(e)) : [...set.elements];
-    for (const chunk of elementLines(removed, '')) lines.push(`delete element inet ${t} ${set.name} { ${chunk} }`);
-    for (const chunk of elementLines(added, '')) lines.push(`add element inet ${t} ${set.name} { ${chunk} }`);
+    for (const chunk of elementLines(removed, '')) lines.push(`delete element ${TABLE_FAMILY} ${t} ${set.name} { ${chunk} }`);
+    for (const chunk of elementLines(added, '')) lines.push(`add element ${TABLE_FAMILY} ${t} ${set.name} { ${chunk} }`);
   }
   for (const chain of sorted(to.chains.values(), (c) => c.name)) {
     const old = from.chains.get(chain.name);
     if (old === chain || !chainChanged(old, chain)) continue;
-    lines.push(old === undefined ? `add chain inet ${t} ${chain.name}` : `flush chain inet ${t} ${chain.name}`);
-    for (const rule of chain.rules) lines.push(`add rule inet ${t} ${chain.name} ${rule}`);
+    lines.push(old === undefined ? `add chain ${TABLE_FAMILY} ${t} ${chain.name}` : `flush chain ${TABLE_FAMILY} ${t} ${chain.name}`);
+    for (const rule of chain.rules) lines.push(`add rule ${TABLE_FAMILY} ${t} ${chain.name} ${rule}`);
   }
   for (const map of MAPS) {
     const before = from.maps[map];
     const after = to.maps[map];
     const gone = [...before].filter(([ip, value]) => after.get(ip) !== value).map(([ip]) => ip);
     const come = [...after].filter(([ip, value]) => before.get(ip) !== value).map(([ip, value]) => mapElement(map, ip, value));
-    if (gone.length > 0) lines.push(`delete element inet ${t} ${map} { ${gone.join(', ')} }`);
-    if (come.length > 0) lines.push(`add element inet ${t} ${map} { ${come.join(', ')} }`);
+    if (gone.length > 0) lines.push(`delete element ${TABLE_FAMILY} ${t} ${map} { ${gone.join(', ')} }`);
+    if (come.length > 0) lines.push(`add element ${TABLE_FAMILY} ${t} ${map} { ${come.join(', ')} }`);
   }
-  for (const name of [...from.chains.keys()].sort()) if (!to.chains.has(name)) lines.push(`delete chain inet ${t} ${name}`);
-  for (const name of [...from.sets.keys()].sort()) if (!to.sets.has(name)) lines.push(`delete set inet ${t} ${name}`);
-  for (const c of [...oldCounters].sort()) if (!newCounters.has(c)) lines.push(`delete counter inet ${t} ${c}`);
+  for (const name of [...from.chains.keys()].sort()) if (!to.chains.has(name)) lines.push(`delete chain ${TABLE_FAMILY} ${t} ${name}`);
+  for (const name of [...from.sets.keys()].sort()) if (!to.sets.has(name)) lines.push(`delete set ${TABLE_FAMILY} ${t} ${name}`);
+  for (const c of [...oldCounters].sort()) if (!newCounters.has(c)) lines.push(`delete counter ${TABLE_FAMILY} ${t} ${c}`);
   return lines.length === 0 ? '' : lines.join('\n') + '\n';
+}
+
+/** Removes nftpol's table and everything in it (uninstall). */
+export function renderDeleteTable(table: string): string {
+  return `delete table ${tableRef(table)}\n`;
 }
