@@ -9,6 +9,7 @@ import { cidrText, parseCidr } from '../model/ip.js';
 import type { Direction, ObjectKey, Protocol } from '../model/types.js';
 import { denyLogJump, type DenyLogOptions } from './denylog.js';
 import { blockRanges, rangeElement } from './intervals.js';
+import { rule, type Rule, type RuleRefs } from './operations.js';
 import { emptyState, type NftChain, type NftSet, type TableState } from './state.js';
 import {
   counterMapName,
@@ -43,6 +44,7 @@ export interface CompileOptions {
 }
 
 type Fam = AddressFamily;
+const NO_REFS: RuleRefs = {};
 
 /** The peer set of one family, by the engine's id. */
 export const setName = peerSetName;
@@ -102,18 +104,18 @@ const inlinePrefixes = new WeakMap<PeerSetDef, { family: Fam; text: string } | n
  * The rules of one resolved policy rule for the given families: only those of the local pod's own
  * addresses, since only packets of those families are dispatched to its chain.
  */
-function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, families: readonly Fam[], sets: Set<string>, peerDefs: PeerDefs): string[] {
+function ruleLines(policyRule: ResolvedRule, direction: Direction, verdict: string, families: readonly Fam[], sets: Set<string>, peerDefs: PeerDefs): Rule[] {
   const field = peerField(direction);
-  const ports = portMatches(rule.ports);
-  const lines: string[] = [];
-  const withPorts = (peer: string) => (ports === null ? [`${peer}${verdict}`] : ports.map((p) => `${peer}${p} ${verdict}`));
-  if (rule.peers === 'all') {
+  const ports = portMatches(policyRule.ports);
+  const lines: Rule[] = [];
+  const withPorts = (peer: string, refs: RuleRefs = NO_REFS) => (ports === null ? [rule(`${peer}${verdict}`, refs)] : ports.map((p) => rule(`${peer}${p} ${verdict}`, refs)));
+  if (policyRule.peers === 'all') {
     lines.push(...withPorts(''));
   } else if (ports === null || ports.length > 0) {
     // A rule whose ports resolved to none (a named port the local pod does not have) allows nothing: it
     // gets no lines, and must not name its peer sets either, or the chain would keep a set alive that
     // no rule uses and that the engine may already have dropped.
-    for (const id of rule.peers) {
+    for (const id of policyRule.peers) {
       const prefix = inlinePrefix(peerDefs(id));
       for (const fam of families) {
         if (prefix !== null) {
@@ -123,15 +125,15 @@ function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, fa
         }
         const name = setName(id, fam);
         sets.add(name);
-        lines.push(...withPorts(`${IP_KEYWORD[fam]} ${field} @${name} `));
+        lines.push(...withPorts(`${IP_KEYWORD[fam]} ${field} @${name} `, { sets: [name] }));
       }
     }
   }
-  for (const id of rule.namedPortSets) {
+  for (const id of policyRule.namedPortSets) {
     for (const fam of families) {
       const name = setName(id, fam);
       sets.add(name);
-      lines.push(`${IP_KEYWORD[fam]} ${field} . meta l4proto . th dport @${name} ${verdict}`);
+      lines.push(rule(`${IP_KEYWORD[fam]} ${field} . meta l4proto . th dport @${name} ${verdict}`, { sets: [name] }));
     }
   }
   return lines;
@@ -150,17 +152,23 @@ export function policyChain(allow: PodAllow, direction: Direction, options: Comp
   // its ingress check; ingress that is allowed is accepted.
   const verdict = direction === 'egress' ? 'return' : 'accept';
   const sets = new Set<string>();
-  const lines: string[] = [];
+  const lines: Rule[] = [];
   const families = FAMILIES.filter((fam) => allow.ips.some((ip) => famOf(ip) === fam));
-  for (const rule of d.rules) for (const line of ruleLines(rule, direction, verdict, families, sets, peerDefs)) lines.push(line);
+  for (const policyRule of d.rules) for (const line of ruleLines(policyRule, direction, verdict, families, sets, peerDefs)) lines.push(line);
   // Count the denied packet against the local pod (its address picks its counter), then deny it.
   const own = ownField(direction);
   if (options.denyLog) lines.push(denyLogJump(direction));
-  for (const fam of families) lines.push(`counter name ${IP_KEYWORD[fam]} ${own} map @${counterMapName(direction, fam)}`);
-  if (options.denyAction === 'reject') lines.push('meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited');
-  else lines.push('drop');
-  const rules = [...new Set(lines)];
-  return { name: policyChainName(direction, rules), rules, sets: [...sets].sort() };
+  for (const fam of families) {
+    const map = counterMapName(direction, fam);
+    lines.push(rule(`counter name ${IP_KEYWORD[fam]} ${own} map @${map}`, { maps: [map] }));
+  }
+  if (options.denyAction === 'reject') lines.push(rule('meta l4proto tcp reject with tcp reset'), rule('reject with icmpx admin-prohibited'));
+  else lines.push(rule('drop'));
+  // Two peers can write the same line (the same prefix twice): one is enough.
+  const unique = new Map<string, Rule>();
+  for (const line of lines) if (!unique.has(line.text)) unique.set(line.text, line);
+  const rules = [...unique.keys()];
+  return { name: policyChainName(direction, rules), rules, refs: [...unique.values()].map((r) => r.refs), sets: [...sets].sort() };
 }
 
 /** The current content of a peer set of one family, as nft elements. */

@@ -7,16 +7,19 @@ import type { PolicyEngine } from '../engine/engine.js';
 import { parseContribution } from '../engine/peerset.js';
 import { addPod, compileTable, fillSets, memberElements, pruneUnused, removePod, setContent, setName, type CompileOptions, type PeerDefs } from './compile.js';
 import type { NftRunner } from './executor.js';
-import { renderDiff, renderFull, type SetDelta, type TableOptions } from './render.js';
+import type { Transaction } from './operations.js';
+import { diffTransaction, fullTransaction, type SetDelta, type TableOptions } from './render.js';
 import { MAPS, type MapName, type NftSet, type TableState } from './state.js';
 import { FAMILIES } from './vocabulary.js';
+import { writeScript } from './write.js';
 
 export type SyncMode = 'full' | 'partial';
 
 export interface SyncPlan {
   readonly mode: SyncMode;
   readonly next: TableState;
-  /** The transaction; empty when a partial sync has nothing to do. */
+  /** The transaction as operations, and as the script nft reads; empty when a partial sync has nothing to do. */
+  readonly transaction: Transaction;
   readonly script: string;
 }
 
@@ -127,23 +130,33 @@ export class Dataplane {
   private plan(changes: EngineChanges): SyncPlan {
     if (this.committed === null) {
       const next = compileTable(this.engine, this.options);
-      return { mode: 'full', next, script: renderFull(next, this.options) };
+      const transaction = fullTransaction(next, this.options);
+      return { mode: 'full', next, transaction, script: writeScript(transaction) };
     }
     const { next, deltas } = planPartial(this.engine, this.committed, changes, this.options);
-    return { mode: 'partial', next, script: renderDiff(this.committed, next, this.options, deltas) };
+    const transaction = diffTransaction(this.committed, next, this.options, deltas);
+    return { mode: 'partial', next, transaction, script: writeScript(transaction) };
   }
 
   /**
    * Applies what changed. On failure nothing changed in the kernel (one transaction), the error is
-   * rethrown with nft's message, and the next sync is a full one.
+   * rethrown with nft's message (or the invalid operation's), and the next sync is a full one.
    */
   async sync(changes: EngineChanges): Promise<SyncResult> {
     const start = process.hrtime.bigint();
-    const plan = this.plan(changes);
+    let plan: SyncPlan;
+    try {
+      plan = this.plan(changes);
+    } catch (error) {
+      // An invalid operation (a bug, caught before nft runs): planning may have updated the committed
+      // state's sets in place, so only a full sync can be trusted next.
+      this.committed = null;
+      throw error;
+    }
     const nftStart = process.hrtime.bigint();
     if (plan.script !== '') {
       try {
-        await this.runner.apply(plan.script);
+        await this.runner.apply(plan.script, plan.transaction);
       } catch (error) {
         this.committed = null;
         throw error;

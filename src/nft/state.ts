@@ -1,6 +1,7 @@
 // nftpol's table as typed data: what the dataplane wants the kernel to hold, and what it committed last.
 // Kept in memory so that an incremental sync is a diff of two of these, never a read-back of the kernel.
 import type { ObjectKey } from '../model/types.js';
+import type { DataType, RuleRefs } from './operations.js';
 import { ADDR_TYPE, COUNTER_MAPS, FAMILIES, MAPS, mapSpec, selfSetName, type AddressFamily, type CounterMap, type MapName } from './vocabulary.js';
 
 export { COUNTER_MAPS, DISPATCH_MAPS, MAPS, SELF_SETS, type CounterMap, type DispatchMap, type MapName } from './vocabulary.js';
@@ -19,6 +20,8 @@ export interface NftSet {
 export interface NftChain {
   readonly name: string;
   readonly rules: readonly string[];
+  /** What each rule refers to: refs[i] belongs to rules[i] (see operations.ts). */
+  readonly refs: readonly RuleRefs[];
   /** Names of the sets the rules refer to (they must exist while the chain does). */
   readonly sets: readonly string[];
 }
@@ -43,11 +46,16 @@ export function emptyState(): TableState {
   return { sets, chains: new Map(), maps, podAddresses: new Map() };
 }
 
-export function setType(set: Pick<NftSet, 'family' | 'kind'>): string {
+/** The components of a set's type (a concatenation for tuples and pairs). */
+export function setDataTypes(set: Pick<NftSet, 'family' | 'kind'>): DataType[] {
   const addr = ADDR_TYPE[set.family];
-  if (set.kind === 'tuple') return `${addr} . inet_proto . inet_service`;
-  if (set.kind === 'pair') return `${addr} . ${addr}`;
-  return addr;
+  if (set.kind === 'tuple') return [addr, 'inet_proto', 'inet_service'];
+  if (set.kind === 'pair') return [addr, addr];
+  return [addr];
+}
+
+export function setType(set: Pick<NftSet, 'family' | 'kind'>): string {
+  return setDataTypes(set).join(' . ');
 }
 
 /** The named deny counters: one per local pod and direction, found through the counter maps. */

@@ -48,7 +48,7 @@ export function familyOfModel(family: Family): AddressFamily {
 /** The nft payload keyword of a family (`ip saddr`, `ip6 saddr`). */
 export const IP_KEYWORD: Record<AddressFamily, 'ip' | 'ip6'> = { v4: 'ip', v6: 'ip6' };
 /** The nft data type of a family's addresses. */
-export const ADDR_TYPE: Record<AddressFamily, 'ipv4_addr' | 'ipv6_addr'> = { v4: 'ipv4_addr', v6: 'ipv6_addr' };
+export const ADDR_TYPE = { v4: 'ipv4_addr', v6: 'ipv6_addr' } as const satisfies Record<AddressFamily, DataType>;
 
 /** The short direction in names (`deny-in-...`, `out-<hash>`). */
 const DIRECTION_TAG: Record<Direction, 'in' | 'out'> = { ingress: 'in', egress: 'out' };
@@ -87,9 +87,13 @@ export function isSafeName(name: string): boolean {
   return name.length <= NAME_MAX && /^[a-z][a-z0-9-]*$/.test(name);
 }
 
-/** The base chains, hooked at `forward` and `input` (see render.ts for why those two). */
-export const BASE_CHAIN = { forward: 'forward', input: 'input' } as const;
-export type BaseChainName = (typeof BASE_CHAIN)[keyof typeof BASE_CHAIN];
+/** The netfilter hooks nftpol's base chains sit on (see render.ts for why those two). */
+export type Hook = 'forward' | 'input';
+/** The base chains, named after their hooks. */
+export const BASE_CHAIN = { forward: 'forward', input: 'input' } as const satisfies Record<Hook, Hook>;
+
+/** The data types of nftpol's sets and maps, and of each concatenation's components. */
+export type DataType = 'ipv4_addr' | 'ipv6_addr' | 'inet_proto' | 'inet_service';
 
 /** Dispatch maps: local pod address -> jump to its policy chain, per direction and family. */
 export function dispatchMapName(direction: Direction, family: AddressFamily): DispatchMap {
