@@ -96,8 +96,21 @@ function sameNames(a: readonly string[] = [], b: readonly string[] = []): boolea
   return x.length === y.length && x.every((name, i) => name === y[i]);
 }
 
+/**
+ * Rules found valid. A rule object is immutable and the same one comes back on every sync of its chain
+ * (render.ts keeps them per chain), so each is read once, not once per full sync.
+ */
+const validRules = new WeakSet<Rule>();
+
 /** Why a rule is not valid, or null. */
 function ruleProblem(r: Rule): string | null {
+  if (validRules.has(r)) return null;
+  const problem = readRule(r);
+  if (problem === null) validRules.add(r);
+  return problem;
+}
+
+function readRule(r: Rule): string | null {
   if (r.text.trim() === '' || /[\n;#]/.test(r.text)) return `bad rule text ${JSON.stringify(r.text)}`;
   const found = referencesIn(r.text);
   for (const kind of ['sets', 'maps', 'chains', 'counters', 'limits'] as const) {

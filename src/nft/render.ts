@@ -73,9 +73,13 @@ function setObject(set: NftSet, withElements: boolean): NftObject {
   return { kind: 'set', name: set.name, type: setDataTypes(set), interval: set.kind === 'interval', ...(withElements ? { elements: [...set.elements] } : {}) };
 }
 
-function chainRules(chain: NftChain): Rule[] {
-  return chain.rules.map((text, i) => rule(text, chain.refs[i]));
+/** A chain's rules as typed rules; the same objects for the same chain, so each is validated once. */
+function chainRules(chain: NftChain): readonly Rule[] {
+  let rules = typedRules.get(chain);
+  if (rules === undefined) typedRules.set(chain, (rules = chain.rules.map((text, i) => rule(text, chain.refs[i]))));
+  return rules;
 }
+const typedRules = new WeakMap<NftChain, readonly Rule[]>();
 
 function sorted<T>(items: Iterable<T>, key: (t: T) => string): T[] {
   return [...items].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
