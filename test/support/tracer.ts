@@ -3,7 +3,7 @@
 // looking addresses, ports and concatenations up in named sets (interval sets included) and anonymous
 // ones, and returns the verdict with the path it took. It reads rules in the subset of nft's expression
 // syntax nftpol writes and throws on anything else, so a new rule shape cannot be silently misread.
-import { familyOf, ipToBigInt, parseCidr, cidrRange } from '../../src/model/ip.js';
+import { cidrRange, familyOf as parseFamily, ipToBigInt as parseBigInt, parseCidr } from '../../src/model/ip.js';
 import type { Rule } from '../../src/nft/operations.js';
 import { canonicalKey, intervalOf, type FakeSet, type FakeTable } from './fake-nft.js';
 
@@ -29,6 +29,20 @@ export interface Trace {
   readonly verdict: Verdict;
   /** Each rule that matched, as `chain[index]: text`, and how the walk ended. */
   readonly path: readonly string[];
+}
+
+// Address parsing, remembered: a property test traces the same few addresses hundreds of thousands of times.
+const families = new Map<string, ReturnType<typeof parseFamily>>();
+const bigints = new Map<string, bigint>();
+function familyOf(ip: string): ReturnType<typeof parseFamily> {
+  let family = families.get(ip);
+  if (family === undefined && !families.has(ip)) families.set(ip, (family = parseFamily(ip)));
+  return family ?? null;
+}
+function ipToBigInt(ip: string): bigint {
+  let value = bigints.get(ip);
+  if (value === undefined) bigints.set(ip, (value = parseBigInt(ip)));
+  return value;
 }
 
 // ------------------------------------------------------------------------------------ reading rules
