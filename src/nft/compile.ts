@@ -3,7 +3,7 @@
 // rule that uses them. No rule ever loops over pods: peers are set lookups, named ports are
 // `address . protocol . port` tuple lookups.
 import type { DirectionAllow, PodAllow, PortRange, ResolvedRule } from '../engine/allowset.js';
-import type { PolicyEngine } from '../engine/engine.js';
+import type { PeerSetView } from '../engine/engine.js';
 import type { PeerSetDef } from '../engine/peerset.js';
 import { cidrText, parseCidr } from '../model/ip.js';
 import type { Direction, ObjectKey, Protocol } from '../model/types.js';
@@ -36,6 +36,13 @@ import {
 export { denyCounterName } from './vocabulary.js';
 
 export type DenyAction = 'drop' | 'reject';
+
+/** What compiling reads of the engine: the local pods' allow-sets and the peer sets, typed. */
+export interface AllowSource {
+  localPods(): ReadonlyMap<ObjectKey, PodAllow>;
+  peerSetDef(id: string): PeerSetDef | undefined;
+  peerSet(id: string): PeerSetView | undefined;
+}
 
 export interface CompileOptions {
   readonly denyAction: DenyAction;
@@ -172,7 +179,7 @@ export function policyChain(allow: PodAllow, direction: Direction, options: Comp
 }
 
 /** The current content of a peer set of one family, as nft elements. */
-export function setContent(engine: PolicyEngine, name: string): NftSet | null {
+export function setContent(engine: AllowSource, name: string): NftSet | null {
   const parsed = parseSetName(name);
   const view = parsed ? engine.peerSet(parsed.id) : undefined;
   if (!parsed || !view) return null;
@@ -254,7 +261,7 @@ export function pruneUnused(state: TableState): void {
 }
 
 /** Adds every set the state's chains refer to that it does not hold yet. */
-export function fillSets(state: TableState, engine: PolicyEngine): void {
+export function fillSets(state: TableState, engine: AllowSource): void {
   for (const chain of state.chains.values()) {
     for (const name of chain.sets) {
       if (state.sets.has(name)) continue;
@@ -266,7 +273,7 @@ export function fillSets(state: TableState, engine: PolicyEngine): void {
 }
 
 /** The whole desired table for the engine's local pods. */
-export function compileTable(engine: PolicyEngine, options: CompileOptions): TableState {
+export function compileTable(engine: AllowSource, options: CompileOptions): TableState {
   const state = emptyState();
   const peerDefs: PeerDefs = (id) => engine.peerSetDef(id);
   for (const allow of engine.localPods().values()) addPod(state, allow, options, peerDefs);
