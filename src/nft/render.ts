@@ -37,7 +37,13 @@ const ND_TYPES = 'nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-n
  * network addresses), where only the pod's egress applies. Node-originated traffic takes `output`, which
  * nftpol leaves alone: a pod's own node may always reach it.
  */
-function baseChains(strictMode = false): NftObject[] {
+function baseChains(strictMode = false): readonly NftObject[] {
+  // The same objects every time, so that their rules are validated once (see operations.ts).
+  return (BASE_CHAINS[strictMode ? 1 : 0] ??= buildBaseChains(strictMode));
+}
+const BASE_CHAINS: [(readonly NftObject[])?, (readonly NftObject[])?] = [];
+
+function buildBaseChains(strictMode: boolean): NftObject[] {
   const first = [...(strictMode ? strictRules().map((text) => rule(text)) : []), rule('ct state established,related accept'), rule(`icmpv6 type { ${ND_TYPES} } accept`)];
   const dispatch = (direction: 'ingress' | 'egress', field: 'saddr' | 'daddr'): Rule[] =>
     FAMILIES.map((f) => rule(`${IP_KEYWORD[f]} ${field} vmap @${dispatchMapName(direction, f)}`, { maps: [dispatchMapName(direction, f)] }));

@@ -35,9 +35,9 @@ function declaration(o: Declaration): string[] {
     }
     case 'set':
     case 'map': {
-      const items = o.kind === 'set' ? (o.elements ?? []).map((key) => ({ key })) : (o.elements ?? []);
-      if (items.length === 0) return [`  ${o.kind} ${o.name} { ${typeClause(o)} }`];
-      const chunks = lines(items.map(item), ELEMENTS_PER_LINE).map((chunk, i, all) => `      ${chunk.join(', ')}${i < all.length - 1 ? ',' : ''}`);
+      const texts = o.kind === 'set' ? (o.elements ?? []) : (o.elements ?? []).map(item);
+      if (texts.length === 0) return [`  ${o.kind} ${o.name} { ${typeClause(o)} }`];
+      const chunks = lines(texts, ELEMENTS_PER_LINE).map((chunk, i, all) => `      ${chunk.join(', ')}${i < all.length - 1 ? ',' : ''}`);
       return [`  ${o.kind} ${o.name} {`, `    ${typeClause(o)}`, '    elements = {', ...chunks, '    }', '  }'];
     }
   }
@@ -60,8 +60,8 @@ function command(op: Operation, table: string): string[] {
     case 'set':
     case 'map': {
       if (op.verb !== 'add') return [`${op.verb} ${o.kind} ${t} ${o.name}`];
-      const items = o.kind === 'set' ? (o.elements ?? []).map((key) => ({ key })) : (o.elements ?? []);
-      const contents = lines(items, ELEMENTS_PER_LINE).map((chunk) => `add element ${t} ${o.name} { ${chunk.map(item).join(', ')} }`);
+      const texts = o.kind === 'set' ? (o.elements ?? []) : (o.elements ?? []).map(item);
+      const contents = lines(texts, ELEMENTS_PER_LINE).map((chunk) => `add element ${t} ${o.name} { ${chunk.join(', ')} }`);
       return [`add ${o.kind} ${t} ${o.name} { ${typeClause(o)} }`, ...contents];
     }
     case 'element':
