@@ -6,7 +6,7 @@
 // reasons the same way). test/nft-vocabulary.test.ts fails when a name is spelled anywhere else in src/.
 import { createHash } from 'node:crypto';
 import { familyOf } from '../model/ip.js';
-import type { Direction, Family, ObjectKey } from '../model/types.js';
+import { DIRECTIONS, type Direction, type Family, type ObjectKey } from '../model/types.js';
 
 /** The nft table family: one table serves IPv4 and IPv6. */
 export const TABLE_FAMILY = 'inet';
@@ -52,7 +52,7 @@ export const ADDR_TYPE = { v4: 'ipv4_addr', v6: 'ipv6_addr' } as const satisfies
 
 /** The short direction in names (`deny-in-...`, `out-<hash>`). */
 const DIRECTION_TAG: Record<Direction, 'in' | 'out'> = { ingress: 'in', egress: 'out' };
-export const DIRECTIONS: readonly Direction[] = ['ingress', 'egress'];
+export { DIRECTIONS } from '../model/types.js';
 
 /** The address field of a packet that identifies the peer (`daddr` for egress) or the local pod. */
 export function peerField(direction: Direction): 'saddr' | 'daddr' {
