@@ -2,7 +2,7 @@
 // a throwaway network namespace (`unshare -n`: nothing outside it is touched, nothing is left behind).
 import { execa } from 'execa';
 import { blockRanges, rangeElement } from '../src/nft/intervals.js';
-import { isSafeName, objectName } from '../src/nft/names.js';
+import { isSafeName, objectName } from '../src/nft/vocabulary.js';
 
 describe('object names', () => {
   test('are deterministic, readable and safe', () => {

@@ -7,7 +7,9 @@ import { jsonLogger, LEVELS, type Level, type Logger } from '../agent/log.js';
 import type { DenyAction } from '../nft/compile.js';
 import { DEFAULT_POLICY_LIMITS, POLICY_LIMIT_COUNTS, POLICY_LIMIT_FLAGS, policyLimitsProblems, type PolicyLimit, type PolicyLimits } from '../model/limits.js';
 import { nftCommand, type NftRunner } from '../nft/executor.js';
+import { renderDeleteTable } from '../nft/render.js';
 import { nftSession } from '../nft/session.js';
+import { tableRef } from '../nft/vocabulary.js';
 import { kubeListerWatchers, loadKubeConfig } from '../watch/kube.js';
 import { UsageError } from './offline.js';
 
@@ -203,7 +205,7 @@ export async function runAgent(flags: AgentFlags): Promise<void> {
 /** Uninstall: removes nftpol's table (and nothing else). */
 export async function runCleanup(table: string): Promise<string> {
   const runner = nftCommand();
-  if ((await runner.listTable(table)) === null) return `no table inet ${table}: nothing to remove\n`;
-  await runner.apply(`delete table inet ${table}\n`);
-  return `removed table inet ${table}\n`;
+  if ((await runner.listTable(table)) === null) return `no table ${tableRef(table)}: nothing to remove\n`;
+  await runner.apply(renderDeleteTable(table));
+  return `removed table ${tableRef(table)}\n`;
 }

@@ -52,6 +52,18 @@ interface PodRecord {
   memberships: PeerSetState[];
 }
 
+/** One pod's share of a peer set: its addresses and, for named-port sets, the port its container has. */
+export interface SetMember {
+  readonly ips: readonly string[];
+  readonly port: number | null;
+}
+
+/** A member whose share changed: before the window of an EngineChanges, and now (undefined: not a member). */
+export interface MemberChange {
+  readonly before: SetMember | undefined;
+  readonly after: SetMember | undefined;
+}
+
 export interface PeerSetView {
   readonly id: string;
   readonly def: PeerSetDef;
@@ -271,6 +283,23 @@ export class PolicyEngine {
     const members = new Map<ObjectKey, { ips: readonly string[]; port: number | null }>();
     for (const [k, v] of set.members) members.set(k, parseContribution(v));
     return { id, def: set.def, members };
+  }
+
+  /**
+   * The members of one set that changed in `changes`, typed, before and now; undefined when the set is
+   * to be taken whole (created or removed in the window, or unchanged). Now is the engine's current
+   * state: ask right after takeChanges(), before the next event.
+   */
+  memberDeltas(changes: EngineChanges, id: string): ReadonlyMap<ObjectKey, MemberChange> | undefined {
+    const members = changes.memberChanges?.get(id);
+    if (members === undefined) return undefined;
+    const current = this.setsById.get(id)?.members;
+    const out = new Map<ObjectKey, MemberChange>();
+    for (const [key, previous] of members) {
+      const now = current?.get(key);
+      out.set(key, { before: previous === undefined ? undefined : parseContribution(previous), after: now === undefined ? undefined : parseContribution(now) });
+    }
+    return out;
   }
 
   /** A member's raw contribution to a set (see peerset.contribution), undefined when not a member. */

@@ -2,18 +2,47 @@
 // node's pods), dispatched by verdict maps keyed by the pod's addresses, and peer sets shared by every
 // rule that uses them. No rule ever loops over pods: peers are set lookups, named ports are
 // `address . protocol . port` tuple lookups.
-import { createHash } from 'node:crypto';
 import type { DirectionAllow, PodAllow, PortRange, ResolvedRule } from '../engine/allowset.js';
-import type { PolicyEngine } from '../engine/engine.js';
+import type { PeerSetView } from '../engine/engine.js';
 import type { PeerSetDef } from '../engine/peerset.js';
-import { cidrText, familyOf, parseCidr } from '../model/ip.js';
+import { cidrText, parseCidr } from '../model/ip.js';
 import type { Direction, ObjectKey, Protocol } from '../model/types.js';
 import { denyLogJump, type DenyLogOptions } from './denylog.js';
 import { blockRanges, rangeElement } from './intervals.js';
-import { objectName } from './names.js';
-import { emptyState, MAPS, SELF_SETS, DISPATCH_MAPS, type CounterMap, type DispatchMap, type NftChain, type NftSet, type TableState } from './state.js';
+import { rule, type Rule, type RuleRefs } from './operations.js';
+import { emptyState, type NftChain, type NftSet, type TableState } from './state.js';
+import {
+  counterMapName,
+  denyCounterName,
+  DIRECTIONS,
+  DISPATCH_MAPS,
+  dispatchMapName,
+  FAMILIES,
+  familyOfIp,
+  familyOfModel,
+  IP_KEYWORD,
+  MAPS,
+  ownField,
+  parsePeerSetName,
+  peerField,
+  peerSetName,
+  policyChainName,
+  SELF_SETS,
+  selfSetName,
+  type AddressFamily,
+  type DispatchMap,
+} from './vocabulary.js';
+
+export { denyCounterName } from './vocabulary.js';
 
 export type DenyAction = 'drop' | 'reject';
+
+/** What compiling reads of the engine: the local pods' allow-sets and the peer sets, typed. */
+export interface AllowSource {
+  localPods(): ReadonlyMap<ObjectKey, PodAllow>;
+  peerSetDef(id: string): PeerSetDef | undefined;
+  peerSet(id: string): PeerSetView | undefined;
+}
 
 export interface CompileOptions {
   readonly denyAction: DenyAction;
@@ -21,17 +50,11 @@ export interface CompileOptions {
   readonly denyLog?: DenyLogOptions;
 }
 
-type Fam = 'v4' | 'v6';
-const FAMILIES: readonly Fam[] = ['v4', 'v6'];
-const IP_KEYWORD: Record<Fam, string> = { v4: 'ip', v6: 'ip6' };
+type Fam = AddressFamily;
+const NO_REFS: RuleRefs = {};
 
-export function setName(peerSetId: string, family: Fam): string {
-  return `peer-${peerSetId}-${family}`;
-}
-
-export function denyCounterName(direction: Direction, pod: ObjectKey): string {
-  return objectName(direction === 'ingress' ? 'deny-in' : 'deny-out', pod);
-}
+/** The peer set of one family, by the engine's id. */
+export const setName = peerSetName;
 
 /**
  * `x` for one item, `{ x, y }` for several. Braces make an anonymous set in the kernel, and every set,
@@ -41,9 +64,7 @@ function oneOrSet(items: readonly string[]): string {
   return items.length === 1 ? items[0]! : `{ ${items.join(', ')} }`;
 }
 
-function famOf(ip: string): Fam {
-  return familyOf(ip) === 'IPv6' ? 'v6' : 'v4';
-}
+const famOf = familyOfIp;
 
 function portMatches(ports: 'all' | readonly PortRange[]): string[] | null {
   if (ports === 'all') return null;
@@ -80,7 +101,7 @@ function inlinePrefix(def: PeerSetDef | undefined): { family: Fam; text: string 
   const known = inlinePrefixes.get(def);
   if (known !== undefined) return known;
   const cidr = parseCidr(def.cidr);
-  const prefix = cidr === null ? null : { family: cidr.family === 'IPv6' ? ('v6' as const) : ('v4' as const), text: cidrText(cidr) };
+  const prefix = cidr === null ? null : { family: familyOfModel(cidr.family), text: cidrText(cidr) };
   inlinePrefixes.set(def, prefix);
   return prefix;
 }
@@ -90,18 +111,18 @@ const inlinePrefixes = new WeakMap<PeerSetDef, { family: Fam; text: string } | n
  * The rules of one resolved policy rule for the given families: only those of the local pod's own
  * addresses, since only packets of those families are dispatched to its chain.
  */
-function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, families: readonly Fam[], sets: Set<string>, peerDefs: PeerDefs): string[] {
-  const field = direction === 'egress' ? 'daddr' : 'saddr';
-  const ports = portMatches(rule.ports);
-  const lines: string[] = [];
-  const withPorts = (peer: string) => (ports === null ? [`${peer}${verdict}`] : ports.map((p) => `${peer}${p} ${verdict}`));
-  if (rule.peers === 'all') {
+function ruleLines(policyRule: ResolvedRule, direction: Direction, verdict: string, families: readonly Fam[], sets: Set<string>, peerDefs: PeerDefs): Rule[] {
+  const field = peerField(direction);
+  const ports = portMatches(policyRule.ports);
+  const lines: Rule[] = [];
+  const withPorts = (peer: string, refs: RuleRefs = NO_REFS) => (ports === null ? [rule(`${peer}${verdict}`, refs)] : ports.map((p) => rule(`${peer}${p} ${verdict}`, refs)));
+  if (policyRule.peers === 'all') {
     lines.push(...withPorts(''));
   } else if (ports === null || ports.length > 0) {
     // A rule whose ports resolved to none (a named port the local pod does not have) allows nothing: it
     // gets no lines, and must not name its peer sets either, or the chain would keep a set alive that
     // no rule uses and that the engine may already have dropped.
-    for (const id of rule.peers) {
+    for (const id of policyRule.peers) {
       const prefix = inlinePrefix(peerDefs(id));
       for (const fam of families) {
         if (prefix !== null) {
@@ -111,15 +132,15 @@ function ruleLines(rule: ResolvedRule, direction: Direction, verdict: string, fa
         }
         const name = setName(id, fam);
         sets.add(name);
-        lines.push(...withPorts(`${IP_KEYWORD[fam]} ${field} @${name} `));
+        lines.push(...withPorts(`${IP_KEYWORD[fam]} ${field} @${name} `, { sets: [name] }));
       }
     }
   }
-  for (const id of rule.namedPortSets) {
+  for (const id of policyRule.namedPortSets) {
     for (const fam of families) {
       const name = setName(id, fam);
       sets.add(name);
-      lines.push(`${IP_KEYWORD[fam]} ${field} . meta l4proto . th dport @${name} ${verdict}`);
+      lines.push(rule(`${IP_KEYWORD[fam]} ${field} . meta l4proto . th dport @${name} ${verdict}`, { sets: [name] }));
     }
   }
   return lines;
@@ -138,23 +159,27 @@ export function policyChain(allow: PodAllow, direction: Direction, options: Comp
   // its ingress check; ingress that is allowed is accepted.
   const verdict = direction === 'egress' ? 'return' : 'accept';
   const sets = new Set<string>();
-  const lines: string[] = [];
+  const lines: Rule[] = [];
   const families = FAMILIES.filter((fam) => allow.ips.some((ip) => famOf(ip) === fam));
-  for (const rule of d.rules) for (const line of ruleLines(rule, direction, verdict, families, sets, peerDefs)) lines.push(line);
+  for (const policyRule of d.rules) for (const line of ruleLines(policyRule, direction, verdict, families, sets, peerDefs)) lines.push(line);
   // Count the denied packet against the local pod (its address picks its counter), then deny it.
-  const own = direction === 'egress' ? 'saddr' : 'daddr';
-  const counters = direction === 'egress' ? 'deny-out' : 'deny-in';
+  const own = ownField(direction);
   if (options.denyLog) lines.push(denyLogJump(direction));
-  for (const fam of families) lines.push(`counter name ${IP_KEYWORD[fam]} ${own} map @${counters}-${fam}`);
-  if (options.denyAction === 'reject') lines.push('meta l4proto tcp reject with tcp reset', 'reject with icmpx admin-prohibited');
-  else lines.push('drop');
-  const rules = [...new Set(lines)];
-  const hash = createHash('sha256').update(rules.join('\n')).digest('hex').slice(0, 16);
-  return { name: `${direction === 'egress' ? 'out' : 'in'}-${hash}`, rules, sets: [...sets].sort() };
+  for (const fam of families) {
+    const map = counterMapName(direction, fam);
+    lines.push(rule(`counter name ${IP_KEYWORD[fam]} ${own} map @${map}`, { maps: [map] }));
+  }
+  if (options.denyAction === 'reject') lines.push(rule('meta l4proto tcp reject with tcp reset'), rule('reject with icmpx admin-prohibited'));
+  else lines.push(rule('drop'));
+  // Two peers can write the same line (the same prefix twice): one is enough.
+  const unique = new Map<string, Rule>();
+  for (const line of lines) if (!unique.has(line.text)) unique.set(line.text, line);
+  const rules = [...unique.keys()];
+  return { name: policyChainName(direction, rules), rules, refs: [...unique.values()].map((r) => r.refs), sets: [...sets].sort() };
 }
 
 /** The current content of a peer set of one family, as nft elements. */
-export function setContent(engine: PolicyEngine, name: string): NftSet | null {
+export function setContent(engine: AllowSource, name: string): NftSet | null {
   const parsed = parseSetName(name);
   const view = parsed ? engine.peerSet(parsed.id) : undefined;
   if (!parsed || !view) return null;
@@ -162,7 +187,7 @@ export function setContent(engine: PolicyEngine, name: string): NftSet | null {
   const elements = new Set<string>();
   if (view.def.kind === 'ipBlock' && view.def.port === undefined) {
     for (const range of blockRanges(view.def.cidr, view.def.except)) {
-      if ((range.family === 'IPv4' ? 'v4' : 'v6') === family) elements.add(rangeElement(range));
+      if (familyOfModel(range.family) === family) elements.add(rangeElement(range));
     }
     return { name, family, kind: 'interval', elements };
   }
@@ -178,17 +203,10 @@ export function memberElements(member: { readonly ips: readonly string[]; readon
 }
 
 /** Parses a set name made by setName. */
-export function parseSetName(name: string): { id: string; family: Fam } | null {
-  const match = /^peer-([0-9a-f]+)-(v4|v6)$/.exec(name);
-  return match ? { id: match[1]!, family: match[2] as Fam } : null;
-}
+export const parseSetName = parsePeerSetName;
 
 export function dispatchMap(direction: Direction, ip: string): DispatchMap {
-  return `${direction}-${famOf(ip)}` as DispatchMap;
-}
-
-function counterMap(direction: Direction, ip: string): CounterMap {
-  return `${direction === 'egress' ? 'deny-out' : 'deny-in'}-${famOf(ip)}` as CounterMap;
+  return dispatchMapName(direction, famOf(ip));
 }
 
 function pair(ip: string): string {
@@ -198,7 +216,7 @@ function pair(ip: string): string {
 /** Puts one local pod's dispatch entries, counters and chains into a state. */
 export function addPod(state: TableState, allow: PodAllow, options: CompileOptions, peerDefs: PeerDefs): void {
   let isolated = false;
-  for (const direction of ['ingress', 'egress'] as const) {
+  for (const direction of DIRECTIONS) {
     const chain = policyChain(allow, direction, options, peerDefs);
     if (!chain) continue;
     isolated = true;
@@ -206,13 +224,13 @@ export function addPod(state: TableState, allow: PodAllow, options: CompileOptio
     if (!state.chains.has(chain.name)) state.chains.set(chain.name, chain);
     for (const ip of allow.ips) {
       state.maps[dispatchMap(direction, ip)].set(ip, chain.name);
-      state.maps[counterMap(direction, ip)].set(ip, denyCounterName(direction, allow.pod));
+      state.maps[counterMapName(direction, famOf(ip))].set(ip, denyCounterName(direction, allow.pod));
     }
   }
   if (!isolated) return;
   state.podAddresses.set(allow.pod, allow.ips);
   // A pod can always reach itself, also through a Service that sends it back through the node.
-  for (const ip of allow.ips) replaceSet(state, `self-${famOf(ip)}`, (elements) => elements.add(pair(ip)));
+  for (const ip of allow.ips) replaceSet(state, selfSetName(famOf(ip)), (elements) => elements.add(pair(ip)));
 }
 
 /** Removes one local pod's entries (by the addresses it had), leaving chains and sets to pruneUnused. */
@@ -221,7 +239,7 @@ export function removePod(state: TableState, pod: ObjectKey): void {
   if (!ips) return;
   state.podAddresses.delete(pod);
   for (const map of MAPS) for (const ip of ips) state.maps[map].delete(ip);
-  for (const ip of ips) replaceSet(state, `self-${famOf(ip)}`, (elements) => elements.delete(pair(ip)));
+  for (const ip of ips) replaceSet(state, selfSetName(famOf(ip)), (elements) => elements.delete(pair(ip)));
 }
 
 /** Copy-on-write for the small self sets, so that the committed state stays as it was. */
@@ -243,7 +261,7 @@ export function pruneUnused(state: TableState): void {
 }
 
 /** Adds every set the state's chains refer to that it does not hold yet. */
-export function fillSets(state: TableState, engine: PolicyEngine): void {
+export function fillSets(state: TableState, engine: AllowSource): void {
   for (const chain of state.chains.values()) {
     for (const name of chain.sets) {
       if (state.sets.has(name)) continue;
@@ -255,7 +273,7 @@ export function fillSets(state: TableState, engine: PolicyEngine): void {
 }
 
 /** The whole desired table for the engine's local pods. */
-export function compileTable(engine: PolicyEngine, options: CompileOptions): TableState {
+export function compileTable(engine: AllowSource, options: CompileOptions): TableState {
   const state = emptyState();
   const peerDefs: PeerDefs = (id) => engine.peerSetDef(id);
   for (const allow of engine.localPods().values()) addPod(state, allow, options, peerDefs);

@@ -2,20 +2,28 @@
 // full one (the whole table replaced in one transaction); the others change only the chains of local
 // pods and the sets the engine reports changed, diffed against the state committed last (kept in memory,
 // never read back from the kernel for this).
-import type { EngineChanges } from '../engine/engine.js';
-import type { PolicyEngine } from '../engine/engine.js';
-import { parseContribution } from '../engine/peerset.js';
-import { addPod, compileTable, fillSets, memberElements, pruneUnused, removePod, setContent, setName, type CompileOptions, type PeerDefs } from './compile.js';
+import type { EngineChanges, MemberChange } from '../engine/engine.js';
+import type { ObjectKey } from '../model/types.js';
+import { addPod, compileTable, fillSets, memberElements, pruneUnused, removePod, setContent, setName, type AllowSource, type CompileOptions, type PeerDefs } from './compile.js';
 import type { NftRunner } from './executor.js';
-import { renderDiff, renderFull, type SetDelta, type TableOptions } from './render.js';
+import type { Transaction } from './operations.js';
+import { diffTransaction, fullTransaction, type SetDelta, type TableOptions } from './render.js';
 import { MAPS, type MapName, type NftSet, type TableState } from './state.js';
+import { FAMILIES } from './vocabulary.js';
+import { writeScript } from './write.js';
 
 export type SyncMode = 'full' | 'partial';
+
+/** What the dataplane reads of the engine: what compiling reads, and typed member deltas. */
+export interface DataplaneEngine extends AllowSource {
+  memberDeltas(changes: EngineChanges, id: string): ReadonlyMap<ObjectKey, MemberChange> | undefined;
+}
 
 export interface SyncPlan {
   readonly mode: SyncMode;
   readonly next: TableState;
-  /** The transaction; empty when a partial sync has nothing to do. */
+  /** The transaction as operations, and as the script nft reads; empty when a partial sync has nothing to do. */
+  readonly transaction: Transaction;
   readonly script: string;
 }
 
@@ -51,13 +59,12 @@ export interface PartialPlan {
  * change: the committed state is only ever diffed once more and then replaced (or, after a failed
  * transaction, dropped for a full sync).
  */
-function updateInPlace(engine: PolicyEngine, set: NftSet, id: string, members: ReadonlyMap<string, string | undefined>, protocol: string | undefined): SetDelta {
+function updateInPlace(set: NftSet, members: ReadonlyMap<ObjectKey, MemberChange>, protocol: string | undefined): SetDelta {
   const removed = new Set<string>();
   const added = new Set<string>();
-  for (const [key, previous] of members) {
-    const current = engine.contributionOf(id, key);
-    const before = previous === undefined ? [] : memberElements(parseContribution(previous), set.family, protocol);
-    const after = current === undefined ? [] : memberElements(parseContribution(current), set.family, protocol);
+  for (const change of members.values()) {
+    const before = change.before === undefined ? [] : memberElements(change.before, set.family, protocol);
+    const after = change.after === undefined ? [] : memberElements(change.after, set.family, protocol);
     for (const e of before) if (!after.includes(e)) removed.add(e);
     for (const e of after) if (!before.includes(e)) added.add(e);
   }
@@ -71,7 +78,7 @@ function updateInPlace(engine: PolicyEngine, set: NftSet, id: string, members: R
 }
 
 /** The next state after `changes`, built from `committed` by replacing only what changed. */
-export function planPartial(engine: PolicyEngine, committed: TableState, changes: EngineChanges, options: CompileOptions): PartialPlan {
+export function planPartial(engine: DataplaneEngine, committed: TableState, changes: EngineChanges, options: CompileOptions): PartialPlan {
   const next = copyState(committed);
   const deltas = new Map<string, SetDelta>();
   // All removals first: an address can move from one changed pod to another (IP reuse).
@@ -82,14 +89,14 @@ export function planPartial(engine: PolicyEngine, committed: TableState, changes
     if (allow) addPod(next, allow, options, peerDefs);
   }
   for (const id of changes.peerSets) {
-    const members = changes.memberChanges?.get(id);
+    const members = engine.memberDeltas(changes, id);
     const def = engine.peerSetDef(id);
-    for (const family of ['v4', 'v6'] as const) {
+    for (const family of FAMILIES) {
       const name = setName(id, family);
       const existing = next.sets.get(name);
       if (!existing) continue;
       if (members && def && existing.kind !== 'interval') {
-        const delta = updateInPlace(engine, existing, id, members, def.port?.protocol.toLowerCase());
+        const delta = updateInPlace(existing, members, def.port?.protocol.toLowerCase());
         if (delta.added.length + delta.removed.length > 0) deltas.set(name, delta);
         continue;
       }
@@ -107,7 +114,7 @@ export class Dataplane {
   private committed: TableState | null = null;
 
   constructor(
-    private readonly engine: PolicyEngine,
+    private readonly engine: DataplaneEngine,
     private readonly runner: NftRunner,
     readonly options: DataplaneOptions,
   ) {}
@@ -126,23 +133,33 @@ export class Dataplane {
   private plan(changes: EngineChanges): SyncPlan {
     if (this.committed === null) {
       const next = compileTable(this.engine, this.options);
-      return { mode: 'full', next, script: renderFull(next, this.options) };
+      const transaction = fullTransaction(next, this.options);
+      return { mode: 'full', next, transaction, script: writeScript(transaction) };
     }
     const { next, deltas } = planPartial(this.engine, this.committed, changes, this.options);
-    return { mode: 'partial', next, script: renderDiff(this.committed, next, this.options, deltas) };
+    const transaction = diffTransaction(this.committed, next, this.options, deltas);
+    return { mode: 'partial', next, transaction, script: writeScript(transaction) };
   }
 
   /**
    * Applies what changed. On failure nothing changed in the kernel (one transaction), the error is
-   * rethrown with nft's message, and the next sync is a full one.
+   * rethrown with nft's message (or the invalid operation's), and the next sync is a full one.
    */
   async sync(changes: EngineChanges): Promise<SyncResult> {
     const start = process.hrtime.bigint();
-    const plan = this.plan(changes);
+    let plan: SyncPlan;
+    try {
+      plan = this.plan(changes);
+    } catch (error) {
+      // An invalid operation (a bug, caught before nft runs): planning may have updated the committed
+      // state's sets in place, so only a full sync can be trusted next.
+      this.committed = null;
+      throw error;
+    }
     const nftStart = process.hrtime.bigint();
     if (plan.script !== '') {
       try {
-        await this.runner.apply(plan.script);
+        await this.runner.apply(plan.script, plan.transaction);
       } catch (error) {
         this.committed = null;
         throw error;

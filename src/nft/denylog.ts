@@ -3,6 +3,12 @@
 // bucket (a named limit) decides between `log group N` (to the agent, over NFLOG) and a counter of what
 // the limit suppressed. One bucket for both directions bounds the agent's work per node, whatever floods.
 import type { Direction } from '../model/types.js';
+import { rule, type Declaration, type Rule } from './operations.js';
+import { DENY_LOG_LIMIT, DENY_LOG_PREFIX, denyLogChainName, DIRECTIONS, suppressedCounterName } from './vocabulary.js';
+
+import { writeDeclarations } from './write.js';
+
+export { DENY_LOG_PREFIX } from './vocabulary.js';
 
 export interface DenyLogOptions {
   /** The NFLOG group the agent listens on (per network namespace; 0-65535). */
@@ -13,39 +19,35 @@ export interface DenyLogOptions {
 
 /** How many bytes of each logged packet reach the agent: IPv6 and TCP headers fit, payload never does. */
 export const DENY_LOG_SNAPLEN = 128;
-const LIMIT = 'deny-log';
-
-/** The NFLOG prefix of each direction, which is how the agent tells them apart. */
-export const DENY_LOG_PREFIX: Record<Direction, string> = { ingress: 'nftpol-in', egress: 'nftpol-out' };
-
-export function denyLogChain(direction: Direction): string {
-  return direction === 'ingress' ? 'deny-log-in' : 'deny-log-out';
-}
-
 /** The named counter of denied connections the limit kept out of the log, per direction. */
-export function suppressedCounter(direction: Direction): string {
-  return direction === 'ingress' ? 'deny-log-suppressed-in' : 'deny-log-suppressed-out';
-}
+export const suppressedCounter = suppressedCounterName;
 
 /** The rule a policy chain runs before its deny: only a connection's first packet, never its retransmits' replies. */
-export function denyLogJump(direction: Direction): string {
-  return `ct state new jump ${denyLogChain(direction)}`;
+export function denyLogJump(direction: Direction): Rule {
+  return rule(`ct state new jump ${denyLogChainName(direction)}`, { chains: [denyLogChainName(direction)] });
 }
 
-/** The limit, counters and log chains, as lines inside `table inet <name> { ... }`. */
-export function denyLogObjects(options: DenyLogOptions): string[] {
+/** The limit, counters and log chains, declared in nftpol's table. */
+export function denyLogDeclarations(options: DenyLogOptions): Declaration[] {
   const rate = Math.max(1, Math.floor(options.ratePerSecond));
-  const lines = [`  limit ${LIMIT} { rate ${rate}/second burst ${rate} packets }`];
-  for (const direction of ['ingress', 'egress'] as const) {
-    lines.push(
-      `  counter ${suppressedCounter(direction)} { }`,
-      `  chain ${denyLogChain(direction)} {`,
+  const declarations: Declaration[] = [{ kind: 'limit', name: DENY_LOG_LIMIT, ratePerSecond: rate, burstPackets: rate }];
+  for (const direction of DIRECTIONS) {
+    const suppressed = suppressedCounter(direction);
+    declarations.push({ kind: 'counter', name: suppressed }, {
+      kind: 'chain',
+      name: denyLogChainName(direction),
       // Under the limit: logged, and back to the policy chain, which denies. Over it: counted, and the
       // end of this chain returns to the policy chain too.
-      `    limit name "${LIMIT}" log prefix "${DENY_LOG_PREFIX[direction]}" group ${options.group} snaplen ${DENY_LOG_SNAPLEN} return`,
-      `    counter name "${suppressedCounter(direction)}"`,
-      '  }',
-    );
+      rules: [
+        rule(`limit name "${DENY_LOG_LIMIT}" log prefix "${DENY_LOG_PREFIX[direction]}" group ${options.group} snaplen ${DENY_LOG_SNAPLEN} return`, { limits: [DENY_LOG_LIMIT] }),
+        rule(`counter name "${suppressed}"`, { counters: [suppressed] }),
+      ],
+    });
   }
-  return lines;
+  return declarations;
+}
+
+/** The same, as lines inside `table inet <name> { ... }`. */
+export function denyLogObjects(options: DenyLogOptions): string[] {
+  return writeDeclarations(denyLogDeclarations(options));
 }

@@ -1,6 +1,8 @@
 // Running nft. Every transaction is one `nft -f -` with the script on stdin (execa, no shell), so the
 // kernel applies all of it or none of it. A failure carries nft's message and the offending line.
 import { execa } from 'execa';
+import type { Transaction } from './operations.js';
+import { TABLE_FAMILY } from './vocabulary.js';
 
 export class NftError extends Error {
   override readonly name = 'NftError';
@@ -26,8 +28,11 @@ export class NftNotFoundError extends NftError {
 
 /** Runs nft scripts and reads nftpol's table back; the real one and test doubles implement it. */
 export interface NftRunner {
-  /** Applies one script as one transaction; rejects with NftError. */
-  apply(script: string): Promise<void>;
+  /**
+   * Applies one script as one transaction; rejects with NftError. When the script was written from
+   * typed operations, they come along (a fake applies those; nft reads the script).
+   */
+  apply(script: string, transaction?: Transaction): Promise<void>;
   /** `nft list table inet <table>`, or null when the table does not exist. */
   listTable(table: string): Promise<string | null>;
   /** Packet counts of the named counters of the table (empty when the table does not exist). */
@@ -89,11 +94,11 @@ export function nftCommand(options: NftCommandOptions = {}): NftRunner {
       if (result.exitCode !== 0) throw nftError(script, result.stderr);
     },
     async listCounters(table) {
-      const result = await run(['-j', 'list', 'counters', 'table', 'inet', table]);
+      const result = await run(['-j', 'list', 'counters', 'table', TABLE_FAMILY, table]);
       return result.exitCode === 0 ? parseCounters(result.stdout) : new Map<string, number>();
     },
     async listTable(table) {
-      const result = await run(['list', 'table', 'inet', table]);
+      const result = await run(['list', 'table', TABLE_FAMILY, table]);
       if (result.exitCode === 0) return result.stdout;
       if (/No such file or directory/.test(result.stderr)) return null;
       throw new NftError(`nft list failed: ${result.stderr.trim()}`, undefined, undefined, result.stderr);

@@ -11,6 +11,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { createInterface } from 'node:readline';
 import { NftError, nftError, parseCounters, type NftRunner } from './executor.js';
+import { tableRef } from './vocabulary.js';
 
 /** The helper. Python's standard library only (ctypes, json, os, sys) and the system's libnftables. */
 export const NFT_SESSION_HELPER = String.raw`
@@ -177,11 +178,11 @@ export function nftSession(options: NftSessionOptions = {}): NftSession {
       if (reply.rc !== 0) throw nftError(script, reply.err);
     },
     async listCounters(table) {
-      const reply = await run(`list counters table inet ${table}\n`, { json: true });
+      const reply = await run(`list counters table ${tableRef(table)}\n`, { json: true });
       return reply.rc === 0 ? parseCounters(reply.out) : new Map<string, number>();
     },
     async listTable(table) {
-      const reply = await run(`list table inet ${table}\n`);
+      const reply = await run(`list table ${tableRef(table)}\n`);
       // As execa hands over `nft list` (its final newline stripped), so both runners read back the same text.
       if (reply.rc === 0) return reply.out.replace(/\n$/, '');
       if (/No such file or directory/.test(reply.err)) return null;
