@@ -1,10 +1,12 @@
 // The backoff of lists, watches (and later syncs): growth to a cap, jitter within its bounds, and a reset
 // only after a healthy period, never on a mere success.
 import { Backoff, DEFAULT_BACKOFF } from '../src/watch/backoff.js';
+import { ManualClock } from './support/clock.js';
 
-function clock(start = 0) {
-  let now = start;
-  return { now: () => now, advance: (ms: number) => void (now += ms) };
+/** The test's clock (the one the reconciler's tests use too), as the `now` Backoff reads. */
+function clock() {
+  const c = new ManualClock(0);
+  return { now: () => c.now(), advance: (ms: number) => c.advance(ms) };
 }
 
 test('doubles from the first delay to the cap; jitter stretches each delay by up to 100 %', () => {

@@ -9,16 +9,9 @@ import { COSTLY_PROGRAMMING_WEIGHT, Reconciler } from '../src/agent/reconciler.j
 import { PolicyEngine } from '../src/engine/engine.js';
 import { Dataplane } from '../src/nft/dataplane.js';
 import type { NftRunner } from '../src/nft/executor.js';
+import { turnsUntil as until } from './support/clock.js';
 
 const runner: NftRunner = { apply: async () => {}, listTable: async () => null };
-
-async function until(what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 8000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 test('a sync names the namespaces whose changed pods have costly chains or sets, and only those', async () => {
   const engine = new PolicyEngine('node-0');
@@ -26,7 +19,7 @@ test('a sync names the namespaces whose changed pods have costly chains or sets,
   const log = memoryLogger();
   const started: string[][] = [];
   const finished: number[] = [];
-  const reconciler = new Reconciler(engine, new Dataplane(engine, runner, { table: 'nftpol', denyAction: 'drop' }), runner, metrics, log, {
+  const reconciler = new Reconciler(engine, new Dataplane(engine, runner, { table: 'nftpol', denyAction: 'drop' }), metrics, log, {
     table: 'nftpol',
     fullResyncPeriodMs: 3_600_000,
     backoff: { initialMs: 20, maxMs: 200 },

@@ -9,6 +9,7 @@ import { Dataplane } from '../nft/dataplane.js';
 import type { DenyAction } from '../nft/compile.js';
 import type { NftRunner } from '../nft/executor.js';
 import { WATCHED_KINDS, type WatchedKind } from '../watch/kube.js';
+import type { Clock } from '../watch/clock.js';
 import { DEFAULT_BACKOFF, Reflector, type BackoffOptions, type ListerWatcher, type WatchFailure } from '../watch/reflector.js';
 import { FairQueue } from './fairqueue.js';
 import type { DenyLogOptions } from '../nft/denylog.js';
@@ -77,6 +78,8 @@ export interface AgentDeps {
   readonly conntrack?: Conntrack;
   /** The denied-connection log's NFLOG listener (default: the Python helper in nflog.ts). */
   readonly nflog?: NflogListen;
+  /** Time and timers of the reconcile loop (default: the system's; tests advance a fake one). */
+  readonly clock?: Clock;
 }
 
 export class Agent {
@@ -121,10 +124,11 @@ export class Agent {
     });
     this.strict = config.strictMode ? new StrictMode(this.engine, deps.conntrack ?? conntrackCommand(), strictMetrics(this.metrics.registry), deps.log) : null;
     this.metrics.buildInfo.set({ version: VERSION, node: config.nodeName }, 1);
-    this.reconciler = new Reconciler(this.engine, this.dataplane, deps.runner, this.metrics, deps.log, {
+    this.reconciler = new Reconciler(this.engine, this.dataplane, this.metrics, deps.log, {
       table: config.table,
       fullResyncPeriodMs: config.fullResyncPeriodMs,
-      backoff: config.backoff ?? { initialMs: 500, maxMs: 30_000 },
+      backoff: config.backoff ?? DEFAULT_BACKOFF,
+      ...(deps.clock ? { clock: deps.clock } : {}),
       // What has reached the engine, not only what the reflectors have read: a sync enforces only that.
       versions: () => Object.fromEntries(this.reflectors.map((r) => [r.kind, this.queue.appliedVersion(r.kind, r.version)])),
       ...(this.strict ? { afterSync: () => this.strict!.request() } : {}),

@@ -1,21 +1,26 @@
 // The reconcile loop: events mark the engine dirty, and a coalescing loop turns whatever accumulated into
 // one transaction. Never more than one transaction in flight; no sleep when quiet (a sync starts on the
 // next turn of the event loop); bursts batch themselves while a sync runs. A failed sync is retried with
-// exponential backoff and the retry is a full sync. A periodic full resync repairs drift.
+// backoff (src/watch/backoff.ts, the reflectors' too) and the retry is a full sync. A periodic full resync
+// repairs drift. The reconciler talks to the dataplane only (never to nft itself), and reads time from an
+// injected clock, so that its tests advance time instead of sleeping.
 import type { PodAllow } from '../engine/allowset.js';
 import type { PolicyEngine } from '../engine/engine.js';
 import type { PeerSetDef } from '../engine/peerset.js';
 import type { ObjectKey } from '../model/types.js';
 import type { Dataplane } from '../nft/dataplane.js';
-import type { NftRunner } from '../nft/executor.js';
-import type { BackoffOptions } from '../watch/reflector.js';
+import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from '../watch/backoff.js';
+import { systemClock, type Clock, type TimerHandle } from '../watch/clock.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 
 export interface ReconcilerOptions {
   readonly table: string;
   readonly fullResyncPeriodMs: number;
-  readonly backoff: BackoffOptions;
+  /** Between failed syncs (default: the agent's one default, DEFAULT_BACKOFF). */
+  readonly backoff?: BackoffOptions;
+  /** Time and timers (default: the system's). */
+  readonly clock?: Clock;
   /** The resourceVersion each watch had reached, logged with each sync (so a caller can tell a write is enforced). */
   readonly versions?: () => Record<string, string>;
   /** Called after each successful sync that changed the table (strict mode ends what it now denies). */
@@ -74,8 +79,10 @@ export class Reconciler {
   /** When the agent received the oldest change not yet enforced (for the programming latency). */
   private pendingSince: bigint | null = null;
   private failures = 0;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private resyncTimer: NodeJS.Timeout | null = null;
+  private readonly clock: Clock;
+  private readonly backoff: Backoff;
+  private retryTimer: TimerHandle | null = null;
+  private resyncTimer: TimerHandle | null = null;
   private stopping = false;
   /** The first full sync has applied. */
   firstSyncDone = false;
@@ -87,18 +94,20 @@ export class Reconciler {
   constructor(
     private readonly engine: PolicyEngine,
     private readonly dataplane: Dataplane,
-    private readonly runner: NftRunner,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly options: ReconcilerOptions,
-  ) {}
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.backoff = new Backoff(options.backoff ?? DEFAULT_BACKOFF, () => this.clock.now());
+  }
 
   /**
-   * Something changed in the engine. `receivedAt` (process.hrtime.bigint()) is when the agent received the
+   * Something changed in the engine. `receivedAt` (the clock's hrtime) is when the agent received the
    * event that changed it, before normalizing it and updating the engine: the programming latency starts
    * there, so that time spent behind other work shows in it. The earliest pending receipt is kept.
    */
-  changed(receivedAt: bigint = process.hrtime.bigint()): void {
+  changed(receivedAt: bigint = this.clock.hrtime()): void {
     if (this.pendingSince === null || receivedAt < this.pendingSince) this.pendingSince = receivedAt;
     this.dirty = true;
     // On the next turn, not inside the caller: the event queue times each object it applies (pacing), and
@@ -116,16 +125,25 @@ export class Reconciler {
     this.started = true;
     this.dirty = true;
     this.kick();
-    this.resyncTimer = setInterval(() => void this.resync(), this.options.fullResyncPeriodMs);
-    this.resyncTimer.unref();
+    this.scheduleResync();
+  }
+
+  private scheduleResync(): void {
+    this.resyncTimer = this.clock.setTimeout(
+      () => {
+        this.scheduleResync();
+        void this.resync();
+      },
+      this.options.fullResyncPeriodMs,
+      { unref: true },
+    );
   }
 
   /** Checks the table is still there, then rewrites it whole (repairs anything someone changed). */
   async resync(): Promise<void> {
     if (!this.firstSyncDone) return;
     try {
-      const listing = await this.runner.listTable(this.options.table);
-      if (listing === null) {
+      if (!(await this.dataplane.tablePresent())) {
         this.metrics.driftRepairs.inc();
         this.log.warn('nftpol table missing (flushed by someone?); rewriting it', { table: this.options.table });
       }
@@ -150,7 +168,7 @@ export class Reconciler {
     const since = this.pendingSince;
     this.pendingSince = null;
     const mode = this.dataplane.committedState === null ? 'full' : 'partial';
-    const started = process.hrtime.bigint();
+    const started = this.clock.hrtime();
     const versions = this.options.versions?.();
     const waiting = this.options.waiting?.();
     const changes = this.engine.takeChanges();
@@ -159,11 +177,14 @@ export class Reconciler {
     try {
       const result = await this.dataplane.sync(changes);
       this.metrics.syncDuration.observe({ mode: result.mode }, result.durationMs / 1000);
-      this.metrics.lastSuccess.set(Date.now() / 1000);
-      const latencyMs = since === null ? undefined : Number(process.hrtime.bigint() - since) / 1e6;
+      this.metrics.lastSuccess.set(this.clock.now() / 1000);
+      const latencyMs = since === null ? undefined : Number(this.clock.hrtime() - since) / 1e6;
       if (latencyMs !== undefined) this.metrics.programmingLatency.observe(latencyMs / 1000);
       this.updateGauges();
       this.failures = 0;
+      // Unlike a list that a 410 can follow at once, a sync that succeeded proves nft and the table work:
+      // the next failure starts again at the first delay.
+      this.backoff.reset();
       this.lastSyncOk = true;
       this.firstSyncDone ||= result.mode === 'full';
       if (result.lines > 0) this.options.afterSync?.();
@@ -177,9 +198,9 @@ export class Reconciler {
         ...(versions ? { versions } : {}),
         ...(waiting ? { waitingNamespaces: waiting.lanes, versionsOtherNamespaces: waiting.versions } : {}),
       });
-      this.options.pacing?.syncFinished(Number(process.hrtime.bigint() - started) / 1e6);
+      this.options.pacing?.syncFinished(Number(this.clock.hrtime() - started) / 1e6);
     } catch (error) {
-      this.options.pacing?.syncFinished(Number(process.hrtime.bigint() - started) / 1e6);
+      this.options.pacing?.syncFinished(Number(this.clock.hrtime() - started) / 1e6);
       this.failures++;
       this.lastSyncOk = false;
       this.metrics.syncFailures.inc({ mode });
@@ -187,9 +208,9 @@ export class Reconciler {
       // retry is a full sync.
       if (since !== null && (this.pendingSince === null || since < this.pendingSince)) this.pendingSince = since;
       this.dirty = true;
-      const delay = Math.min(this.options.backoff.maxMs, this.options.backoff.initialMs * 2 ** Math.min(this.failures - 1, 20));
+      const delay = this.backoff.next();
       this.log.error('sync failed; retrying with a full sync', { mode, error: error instanceof Error ? error.message : String(error), retryInMs: delay, failures: this.failures });
-      this.retryTimer = setTimeout(() => {
+      this.retryTimer = this.clock.setTimeout(() => {
         this.retryTimer = null;
         this.kick();
       }, delay);
@@ -215,8 +236,8 @@ export class Reconciler {
   /** Stops scheduling; finishes the sync in flight (the rules stay in place). */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    if (this.retryTimer !== null) this.clock.clearTimeout(this.retryTimer);
+    if (this.resyncTimer !== null) this.clock.clearTimeout(this.resyncTimer);
     await this.inFlight;
   }
 }

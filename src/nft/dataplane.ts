@@ -124,6 +124,11 @@ export class Dataplane {
     return this.committed;
   }
 
+  /** Whether nftpol's table is in the kernel (false: someone flushed it); for the periodic resync. */
+  async tablePresent(): Promise<boolean> {
+    return (await this.runner.listTable(this.options.table)) !== null;
+  }
+
   /** Makes the next sync a full one (after a failure, or to repair drift). */
   requestFullSync(): void {
     this.committed = null;

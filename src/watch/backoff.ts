@@ -3,6 +3,8 @@
 // at random so that thousands of agents do not retry in step, and back to 800 ms once no delay was asked
 // for during 2 minutes. A success does not reset it: a loop of "works for a moment, then fails" (a relist
 // followed by a 410, a watch that ends at once) keeps backing off instead of hammering the API server.
+// The one backoff of the agent: the reflectors' lists and watches and the reconciler's failed syncs use it,
+// with the one default below (a failed nft transaction retried in a tight loop would hold a core too).
 
 export interface BackoffOptions {
   /** The first delay. */
@@ -17,7 +19,10 @@ export interface BackoffOptions {
   readonly resetAfterMs?: number;
 }
 
-/** client-go's reflector defaults (tools/cache/reflector.go): about 0.2 requests per second at the cap. */
+/**
+ * client-go's reflector defaults (tools/cache/reflector.go): about 0.2 requests per second at the cap.
+ * Every user of Backoff in the agent starts from this (agent.ts passes it unless configured otherwise).
+ */
 export const DEFAULT_BACKOFF: Required<BackoffOptions> = { initialMs: 800, maxMs: 30_000, factor: 2, jitter: 1, resetAfterMs: 120_000 };
 
 export class Backoff {
