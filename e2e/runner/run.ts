@@ -72,8 +72,8 @@ export class AgentProcess {
   }
 }
 
-async function until(what: string, condition: () => boolean, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+async function until(what: string, condition: () => boolean, detail?: () => string, timeoutMs = SETTLE_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new CannotRun(`timed out waiting for ${what}${detail ? ` (${detail()})` : ""}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -293,7 +293,7 @@ export class SandboxRun {
    * Waits until every agent has synced with every write seen (returns at once without agents); for a peer,
    * until it is quiet after the last write (peer-process.ts), or fails with its error.
    */
-  async settled(what: string): Promise<void> {
+  async settled(what: string, timeoutMs = SETTLE_TIMEOUT_MS): Promise<void> {
     if (this.peers.length > 0) {
       const failed = () => this.peers.find((p) => p.errors.length > 0 && (p.name === 'kube-network-policies' || p.child.exitCode !== null));
       const gone = () => this.peers.find((p) => p.child.exitCode !== null);
@@ -301,11 +301,11 @@ export class SandboxRun {
         const broken = failed() ?? gone();
         if (broken) throw new CannotRun(`${broken.name} cannot enforce here: ${broken.errors[0] ?? broken.tail.slice(-3).join(' | ')}`);
         return this.peers.every((p) => p.settledSince(this.lastWriteAt));
-      }, () => `${this.peers[0]?.name}: ${this.peers.map((p) => `${p.syncs} syncs${p.syncing ? ', syncing' : ''}${p.errors.length ? `, ${p.errors.at(-1)}` : ''}`).join('; ')}`);
+      }, () => `${this.peers[0]?.name}: ${this.peers.map((p) => `${p.syncs} syncs${p.syncing ? ', syncing' : ''}${p.errors.length ? `, ${p.errors.at(-1)}` : ''}`).join('; ')}`, timeoutMs);
       return;
     }
     const done = () => this.agents.every((a) => a.syncs > 0 && this.written.seenBy(a.versions));
-    await until(what, done, () => `wrote ${JSON.stringify(this.written)}; agents saw ${JSON.stringify(this.agents.map((a) => a.versions))}`);
+    await until(what, done, () => `wrote ${JSON.stringify(this.written)}; agents saw ${JSON.stringify(this.agents.map((a) => a.versions))}`, timeoutMs);
   }
 
   async destroy(): Promise<void> {
