@@ -24,7 +24,7 @@ import type { ApiBackend, WriteCommand } from '../e2e/runner/backend.js';
 import { peerVersion, type Enforcer } from '../e2e/runner/enforcer.js';
 import { SandboxRun } from '../e2e/runner/run.js';
 import { runSuite, type SuiteResult } from '../e2e/runner/suite.js';
-import { latencyChart, resourceChart } from './peers-chart.js';
+import { writeCharts } from './peers-chart.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
@@ -326,29 +326,7 @@ function machine(): string {
 
 function writeOutputs(report: Record<string, unknown>, results: EnforcerResult[]): void {
   writeFileSync(join(OUT, 'peers-bench.json'), `${JSON.stringify(report, null, 2)}\n`);
-  const colors: Record<string, string> = { nftpol: '#1f77b4', 'kube-router': '#d62728' };
-  const series = results.flatMap((r) =>
-    KINDS.flatMap((kind) =>
-      (['p50Ms', 'p99Ms'] as const).map((q) => ({
-        label: `${r.enforcer} ${kind} ${q === 'p50Ms' ? 'p50' : 'p99'}`,
-        color: colors[r.enforcer] ?? '#555',
-        dashed: q === 'p99Ms',
-        points: r.latency.filter((l) => l.kind === kind).map((l) => [l.pods, l[q]] as const),
-      })),
-    ),
-  ).filter((s) => s.points.length > 0);
-  // One chart per change kind keeps the lines apart.
-  for (const kind of KINDS) {
-    const own = series.filter((s) => s.label.includes(` ${kind} `));
-    if (own.length > 0) writeFileSync(join(OUT, `peers-latency-${kind.replace(' ', '-')}.svg`), latencyChart(`API write to new verdict in force: ${kind} change (p50 solid, p99 dashed)`, own));
-  }
-  writeFileSync(
-    join(OUT, 'peers-resources.svg'),
-    resourceChart(
-      `Enforcer resources over the whole run (2 nodes, up to ${Math.max(...SIZES).toLocaleString('en-US')} pods)`,
-      results.map((r) => ({ label: r.enforcer, color: colors[r.enforcer] ?? '#555', cpuSeconds: r.usage.cpuSeconds, peakRssMb: r.usage.peakRssMb })),
-    ),
-  );
+  writeCharts(OUT, results);
 }
 
 function ratio(a: number | undefined, b: number | undefined): string {
