@@ -21,6 +21,7 @@ import { parseScenario, type ScenarioPod } from '../src/scenario/format.js';
 import { podObject } from '../src/scenario/objects.js';
 import { apiBackendFromEnv } from '../e2e/runner/api-choice.js';
 import type { ApiBackend, WriteCommand } from '../e2e/runner/backend.js';
+import { agentAddress } from '../e2e/daemonset.js';
 import { peerVersion, type Enforcer } from '../e2e/runner/enforcer.js';
 import { SandboxRun } from '../e2e/runner/run.js';
 import { runSuite, type SuiteResult } from '../e2e/runner/suite.js';
@@ -33,7 +34,8 @@ const OUT = process.env.PEERS_OUT ?? join(ROOT, 'docs');
 const SIZES = (process.env.BENCH_PEERS_SIZES ?? '100,1000,10000').split(',').map(Number);
 const CHANGES = Number(process.env.BENCH_PEERS_CHANGES ?? 20);
 const SUITE = process.env.BENCH_PEERS_SUITE !== '0';
-const ENFORCERS: Enforcer[] = ['nftpol', 'kube-router'];
+/** BENCH_PEERS_ENFORCERS=nftpol measures nftpol alone (a quicker look at its own numbers); the table needs both. */
+const ENFORCERS = (process.env.BENCH_PEERS_ENFORCERS ?? 'nftpol,kube-router').split(',') as Enforcer[];
 const PROBE_TIMEOUT_MS = 30;
 const PROBE_EVERY_MS = 2;
 const AGREEING = 5;
@@ -146,20 +148,25 @@ async function timed(run: SandboxRun, command: WriteCommand, from: ScenarioPod, 
 type Kind = 'pod label' | 'policy' | 'new pod';
 const KINDS: Kind[] = ['pod label', 'policy', 'new pod'];
 
+/**
+ * CHANGES changes of each kind, interleaved (a round: the label there and back, the policy there and back,
+ * a new pod twice), so that every kind meets the same moments of the run (the first minute after a write
+ * burst, a compaction, another job's load) instead of the first kind measured meeting them all.
+ */
 async function latencies(run: SandboxRun): Promise<Record<Kind, number[]>> {
   const out: Record<Kind, number[]> = { 'pod label': [], policy: [], 'new pod': [] };
-  for (let i = 0; i < CHANGES; i++) {
-    const allow = i % 2 === 0;
-    out['pod label'].push(await timed(run, { op: 'apply', kind: 'Pod', object: podObject(client, { role: allow ? 'client' : 'other' }) }, client, allow, 'pod label change'));
-  }
-  for (let i = 0; i < CHANGES; i++) {
-    const allow = i % 2 === 0; // the client is role=other: a policy that admits role=other allows it
-    out.policy.push(await timed(run, { op: 'apply', kind: 'NetworkPolicy', object: serverPolicy(allow ? 'other' : 'client') }, client, allow, 'policy change'));
-  }
-  if (CHANGES % 2 === 1) await run.write({ op: 'apply', kind: 'NetworkPolicy', object: serverPolicy('client') });
-  for (let i = 0; i < CHANGES; i++) {
-    out['new pod'].push(await timed(run, { op: 'apply', kind: 'Pod', object: podObject(newpod) }, newpod, true, 'new pod'));
-    await timed(run, { op: 'delete', kind: 'Pod', namespace: 'bench', name: 'newpod' }, newpod, false, 'pod deleted');
+  for (let round = 0; round < Math.ceil(CHANGES / 2); round++) {
+    for (const allow of [true, false]) {
+      out['pod label'].push(await timed(run, { op: 'apply', kind: 'Pod', object: podObject(client, { role: allow ? 'client' : 'other' }) }, client, allow, 'pod label change'));
+    }
+    // The client is role=other again: a policy that admits role=other allows it.
+    for (const allow of [true, false]) {
+      out.policy.push(await timed(run, { op: 'apply', kind: 'NetworkPolicy', object: serverPolicy(allow ? 'other' : 'client') }, client, allow, 'policy change'));
+    }
+    for (let k = 0; k < 2; k++) {
+      out['new pod'].push(await timed(run, { op: 'apply', kind: 'Pod', object: podObject(newpod) }, newpod, true, 'new pod'));
+      await timed(run, { op: 'delete', kind: 'Pod', namespace: 'bench', name: 'newpod' }, newpod, false, 'pod deleted');
+    }
   }
   return out;
 }
@@ -167,6 +174,10 @@ async function latencies(run: SandboxRun): Promise<Record<Kind, number[]>> {
 interface Usage {
   cpuSeconds: number;
   peakRssMb: number;
+  /** RSS at the last reading (the largest node), beside the peak: how much of the peak a burst left. */
+  lastRssMb?: number;
+  /** nftpol: V8's used heap at the reading after the growth (its /metrics, nodejs_heap_size_used_bytes), largest node. */
+  heapUsedMb?: number;
   /** The processes measured (their command names), to show it is the enforcer and not a wrapper. */
   processes?: string[];
 }
@@ -179,8 +190,10 @@ function usage(run: SandboxRun): Usage[] {
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // utime, stime, cutime, cstime: fields 14-17 of stat(5), 12-15 after the name.
       const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
-      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
-      return { cpuSeconds: ticks / CLK_TCK, peakRssMb: Number(hwm ?? 0) / 1024, processes: [readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim()] };
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+      const rss = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+      return { cpuSeconds: ticks / CLK_TCK, peakRssMb: Number(hwm ?? 0) / 1024, lastRssMb: Number(rss ?? 0) / 1024, processes: [readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim()] };
     } catch {
       return { cpuSeconds: 0, peakRssMb: 0 };
     }
@@ -191,8 +204,21 @@ function addUsage(total: Usage, now: Usage[]): void {
   for (const u of now) {
     total.cpuSeconds += u.cpuSeconds;
     total.peakRssMb = Math.max(total.peakRssMb, u.peakRssMb);
+    total.lastRssMb = Math.max(total.lastRssMb ?? 0, u.lastRssMb ?? 0);
     total.processes = [...new Set([...(total.processes ?? []), ...(u.processes ?? [])])];
   }
+}
+
+/** nftpol's used heap now, from each node's agent /metrics (the largest), in MB; undefined for a peer. */
+async function heapUsedMb(run: SandboxRun): Promise<number | undefined> {
+  if (run.enforcer !== 'nftpol') return undefined;
+  let largest = 0;
+  for (let i = 0; i < scenario.nodes; i++) {
+    const metrics = await execa('ip', ['netns', 'exec', run.cluster.node(i), 'curl', '-s', '--max-time', '5', `http://${agentAddress('--metrics-bind-address')}/metrics`], { reject: false });
+    const used = /^nftpol_nodejs_heap_size_used_bytes (\S+)$/m.exec(String(metrics.stdout))?.[1];
+    if (used) largest = Math.max(largest, Number(used) / 2 ** 20);
+  }
+  return largest > 0 ? round(largest) : undefined;
 }
 
 /** Removes every table and ipset an enforcer left in the nodes (not the sandbox's own Service tables). */
@@ -294,6 +320,7 @@ async function measureEnforcer(enforcer: Enforcer, backend: ApiBackend): Promise
     await run.write({ op: 'apply', kind: 'Pod', object: podObject(client, { role: 'other' }) });
     await run.settled('the client denied', SETTLE_MS);
     addUsage(result.usage, usage(run));
+    result.usage.heapUsedMb = await heapUsedMb(run);
     await run.stopEnforcers();
     await wipe(run);
     if (!(await run.cluster.probe(client, { ip: server.ips[0]!, port: 80, protocol: 'TCP' }, 200, 'socket'))) throw new Error('the client is still denied with no enforcer state');
@@ -311,8 +338,8 @@ async function measureEnforcer(enforcer: Enforcer, backend: ApiBackend): Promise
     await run.settled('the client allowed', SETTLE_MS);
     result.packets = await packetCost(run);
     addUsage(result.usage, usage(run));
-    result.usage = { ...result.usage, cpuSeconds: round(result.usage.cpuSeconds), peakRssMb: round(result.usage.peakRssMb) };
-    console.log(`  ${enforcer} (${result.usage.processes?.join(', ')}): ${result.usage.cpuSeconds} CPU s, peak RSS ${result.usage.peakRssMb} MB; ${result.packets.connectionsPerSecond} conn/s, ${result.packets.throughputGbps} Gbit/s`);
+    result.usage = { ...result.usage, cpuSeconds: round(result.usage.cpuSeconds), peakRssMb: round(result.usage.peakRssMb), lastRssMb: round(result.usage.lastRssMb ?? 0) };
+    console.log(`  ${enforcer} (${result.usage.processes?.join(', ')}): ${result.usage.cpuSeconds} CPU s, peak RSS ${result.usage.peakRssMb} MB (${result.usage.lastRssMb} MB at rest after the work${result.usage.heapUsedMb ? `, heap used ${result.usage.heapUsedMb} MB` : ''}); ${result.packets.connectionsPerSecond} conn/s, ${result.packets.throughputGbps} Gbit/s`);
   } finally {
     await run.destroy();
   }
@@ -356,7 +383,11 @@ try {
   await choice.stop();
 }
 
-const [ours, peer] = results as [EnforcerResult, EnforcerResult];
+const [ours, peer] = results as [EnforcerResult, EnforcerResult | undefined];
+if (!peer) {
+  console.log(JSON.stringify(ours));
+  process.exit(0);
+}
 console.log(`\nnftpol ${ours.version} beside kube-router ${peer.version}, ${machine()}, ${((Date.now() - started) / 60000).toFixed(1)} min`);
 console.log(`${'measure'.padEnd(44)}${'nftpol'.padStart(12)}${'kube-router'.padStart(14)}${'nftpol/kr'.padStart(11)}`);
 const line = (what: string, a: number | undefined, b: number | undefined, unit: string) =>
