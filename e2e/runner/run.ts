@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { compareWithExpect, type Mismatch } from '../../src/scenario/evaluate.js';
 import { nodeIp, parseScenario, ScenarioError, type Scenario, type ScenarioPod, type Step } from '../../src/scenario/format.js';
 import { namespaceObject, nodeName, podObject } from '../../src/scenario/objects.js';
-import { agentContainer } from '../daemonset.js';
+import { agentContainer, agentNodeOptions } from '../daemonset.js';
 import { SandboxCluster } from '../sandbox/cluster.js';
 import { apiBackendFromEnv, type ApiChoice } from './api-choice.js';
 import { CannotRun, doubleBackend, type ApiBackend, type RunApi, type WriteCommand, type WriteKind } from './backend.js';
@@ -186,12 +186,14 @@ export class SandboxRun {
   }
 
   /**
-   * The agent of node i with the DaemonSet's own arguments, and the API as the backend hands it to a pod
+   * The agent of node i with the DaemonSet's own arguments and Node.js options, and the API as the backend hands it to a pod
    * of the DaemonSet (the double: a kubeconfig; a real control plane: the in-cluster service account);
    * NODE_NAME as the downward API sets it.
    */
   private async startAgent(i: number): Promise<AgentProcess> {
-    const launch = await this.api.agent(i, [process.execPath, CLI, ...agentContainer().args!, ...this.extraAgentArgs]);
+    // With the DaemonSet's Node.js options too (its heap cap and young generation): the memory a
+    // benchmark reads is then the memory the DaemonSet's pod would use.
+    const launch = await this.api.agent(i, [process.execPath, ...agentNodeOptions(), CLI, ...agentContainer().args!, ...this.extraAgentArgs]);
     return new AgentProcess(
       this.cluster.spawn(this.cluster.node(i), launch.file, launch.args, { ...launch.env, NODE_NAME: nodeName(i) }),
       // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
