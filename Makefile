@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-features bench-e2e image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios k8s-bin node-images clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-features bench-e2e bench-peers peers-bin image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios k8s-bin node-images clean
 
 all: build
 
@@ -86,14 +86,16 @@ bench-abuse: deps build
 bench-watch-faults: build
 	$(NODE) dist/bench/watch-faults.js
 
-# make scenario SCENARIO=<file> OUT=<file> [AGENT=off] [API=real]: one scenario in a sandbox cluster
-# (needs root), against the API server double or (API=real, after make k8s-bin) a real control plane.
+# make scenario SCENARIO=<file> OUT=<file> [ENFORCER=nftpol|kube-router|off] [API=real]: one scenario in a
+# sandbox cluster (needs root), against the API server double or (API=real, after make k8s-bin; the default
+# for a peer, after make peers-bin) a real control plane. AGENT=off is the older spelling of ENFORCER=off.
 scenario: build
-	@test -n "$(SCENARIO)" -a -n "$(OUT)" || { echo "usage: make scenario SCENARIO=<file> OUT=<file> [AGENT=off] [API=real]" >&2; exit 2; }
+	@test -n "$(SCENARIO)" -a -n "$(OUT)" || { echo "usage: make scenario SCENARIO=<file> OUT=<file> [ENFORCER=nftpol|kube-router|off] [API=real]" >&2; exit 2; }
 	@$(NODE) dist/e2e/runner/run.js "$(SCENARIO)" "$(OUT)"
 
-# Every scenario with the agents, and each again without them (AGENT=off control), then the lifecycle
+# Every scenario with the agents, and each again without them (ENFORCER=off control), then the lifecycle
 # cases, against one real control plane (API=double: the API server double). Needs root.
+# ENFORCER=nftpol,kube-router runs them with each (a peer's failures are information, not failures).
 e2e: deps build k8s-bin
 	$(NODE) dist/e2e/runner/suite.js
 
@@ -120,6 +122,21 @@ bench-features: deps build
 
 bench-e2e: deps build
 	$(NODE) dist/bench/e2e.js
+
+# The peers run beside nftpol (ENFORCER=kube-router|kube-network-policies, make bench-peers): kube-router v2.1.0
+# and kube-network-policies v0.8.0, pinned in e2e/peers/*/go.mod, built from the Go module proxy into
+# $${NFTPOL_PEERS_BIN:-~/.cache/nftpol-k8s/peers} (e2e/peers/build.sh). A no-op once they are there.
+peers-bin:
+	@command -v go >/dev/null || { echo "make peers-bin needs Go and access to the Go module proxy" >&2; exit 2; }
+	@e2e/peers/build.sh
+
+# nftpol beside kube-router on one sandbox cluster and one real control plane, in one run: programming
+# latency against cluster size, start-up, CPU and RSS, packet cost against the run's no-enforcer baseline,
+# scenarios passed. Prints a table with ratios; writes docs/peers-bench.json and the docs/peers-*.svg charts.
+# BENCH_PEERS_SIZES=100,1000,10000 BENCH_PEERS_CHANGES=20 BENCH_PEERS_SUITE=1 (0: skip the scenarios).
+bench-peers: deps build k8s-bin peers-bin
+	@command -v iperf3 >/dev/null && command -v ipset >/dev/null && command -v iptables >/dev/null || (apt-get update -qq && apt-get install -y -qq iperf3 ipset iptables >/dev/null)
+	$(NODE) dist/bench/peers.js
 
 # Regenerates the upstream conformance cases (e2e/conformance/*.yaml) from their description in generate.ts.
 conformance-scenarios: build

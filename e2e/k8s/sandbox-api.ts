@@ -139,14 +139,18 @@ class RealRunApi implements RunApi {
 
   private async remove(kind: WriteCommand['kind'], path: string, key: string): Promise<number> {
     if (kind === 'NetworkPolicy') {
+      let timer: NodeJS.Timeout | undefined;
       const seen = new Promise<number>((resolve, failed) => {
-        const timer = setTimeout(() => failed(new CannotRun(`the watch did not report NetworkPolicy ${key} deleted`)), WAIT_MS);
+        timer = setTimeout(() => failed(new CannotRun(`the watch did not report NetworkPolicy ${key} deleted`)), WAIT_MS);
         this.deletions.set(key, (version) => {
           clearTimeout(timer);
           resolve(version);
         });
       });
       if ((await this.api.delete(path)) === null) {
+        // Nothing was deleted, so no watch event comes: without this, the timer rejects `seen` 20 s later
+        // with nobody waiting, and the unhandled rejection ends a process that runs on (a multi-enforcer suite).
+        clearTimeout(timer);
         this.deletions.delete(key);
         return 0;
       }

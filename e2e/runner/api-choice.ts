@@ -3,6 +3,7 @@
 import { ControlPlane } from '../k8s/controlplane.js';
 import { installAgentIdentity, realBackend } from '../k8s/sandbox-api.js';
 import { CannotRun, doubleBackend, type ApiBackend } from './backend.js';
+import { PeerIdentity } from './peer-identity.js';
 
 export interface ApiChoice {
   readonly backend: ApiBackend;
@@ -24,5 +25,7 @@ export async function apiBackendFromEnv(fallback: 'real' | 'double'): Promise<Ap
     throw error;
   }
   let stopped: Promise<void> | undefined;
-  return { backend: realBackend(plane), startSeconds: (Date.now() - started) / 1000, stop: () => (stopped ??= plane.stop()) };
+  const peers = new PeerIdentity(plane);
+  const backend: ApiBackend = { ...realBackend(plane), peerKubeconfig: (cluster, node) => peers.kubeconfig(cluster, node) };
+  return { backend, startSeconds: (Date.now() - started) / 1000, stop: () => (stopped ??= plane.stop()) };
 }

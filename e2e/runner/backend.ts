@@ -44,6 +44,11 @@ export interface ApiBackend {
   /** What the sandbox cluster needs to reach this API (a real control plane's namespace). */
   readonly clusterOptions: Pick<SandboxOptions, 'controlPlane'>;
   open(cluster: SandboxCluster, scenario: Scenario): Promise<RunApi>;
+  /**
+   * A kubeconfig file for kube-router on node `node` (its own ServiceAccount, e2e/peers/kube-router/rbac.yaml);
+   * only a real control plane has one (api-choice.ts), the double serves too few kinds for kube-router.
+   */
+  peerKubeconfig?(cluster: SandboxCluster, node: number): Promise<string>;
 }
 
 export class CannotRun extends Error {}

@@ -2,7 +2,9 @@
 // namespaces, runs the API double in the fabric and the built `nftpol agent` in every node (as the
 // DaemonSet runs it), applies the steps through the API, waits until every agent reports the change
 // applied, probes every ordered pair with real packets (retrying cells that disagree, as upstream does),
-// and writes the output JSON. AGENT=off runs the same cluster without agents (a control run).
+// and writes the output JSON. ENFORCER=kube-router runs a peer in every node instead (enforcer.ts; against
+// the real control plane, API=real, the default then); ENFORCER=off (or AGENT=off) runs the same cluster
+// without agents (a control run).
 //
 // Usage: node run.js SCENARIO OUT     exit 0 passed (or nothing expected), 1 an expectation failed, 2 could not run
 import type { V1Pod } from '@kubernetes/client-node';
@@ -12,14 +14,16 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { compareWithExpect, type Mismatch } from '../../src/scenario/evaluate.js';
-import { parseScenario, ScenarioError, type Scenario, type ScenarioPod, type Step } from '../../src/scenario/format.js';
+import { nodeIp, parseScenario, ScenarioError, type Scenario, type ScenarioPod, type Step } from '../../src/scenario/format.js';
 import { namespaceObject, nodeName, podObject } from '../../src/scenario/objects.js';
-import { agentContainer } from '../daemonset.js';
+import { agentContainer, agentNodeOptions } from '../daemonset.js';
 import { SandboxCluster } from '../sandbox/cluster.js';
 import { apiBackendFromEnv, type ApiChoice } from './api-choice.js';
 import { CannotRun, doubleBackend, type ApiBackend, type RunApi, type WriteCommand, type WriteKind } from './backend.js';
 import { probeStepWithRetries, serviceAddresses } from '../sandbox/probes.js';
 import { WrittenVersions } from './written.js';
+import { enforcerFromEnv, isPeer, peerBinary, type Enforcer, type PeerName } from './enforcer.js';
+import { PeerProcess } from './peer-process.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root, from the build (dist/e2e/runner) or the sources (e2e/runner, in jest). */
@@ -68,16 +72,16 @@ export class AgentProcess {
   }
 }
 
-async function until(what: string, condition: () => boolean, detail?: () => string): Promise<void> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+async function until(what: string, condition: () => boolean, detail?: () => string, timeoutMs = SETTLE_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new CannotRun(`timed out waiting for ${what}${detail ? ` (${detail()})` : ""}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 
-async function checkTools(scenario: Scenario): Promise<void> {
-  const tools = ['ip', 'nft', ...(scenario.steps.some((s) => s.probes.some((p) => p.protocol === 'SCTP')) ? ['python3'] : [])];
+async function checkTools(scenario: Scenario, enforcer: Enforcer): Promise<void> {
+  const tools = ['ip', 'nft', ...(scenario.steps.some((s) => s.probes.some((p) => p.protocol === 'SCTP')) ? ['python3'] : []), ...(enforcer === 'kube-router' ? ['iptables', 'ipset'] : [])];
   for (const tool of tools) {
     const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
     if (found.exitCode !== 0) throw new CannotRun(`missing tool: ${tool} (apt-get install nftables iproute2 python3)`);
@@ -96,17 +100,48 @@ export interface RunHooks {
   readonly agentArgs?: readonly string[];
 }
 
-/** A sandbox cluster with its API (the double in its fabric, or a real control plane) and (unless agentOff) the agent in every node. */
+/** `false` (nftpol) and `true` (none) are the older spelling of the enforcer. */
+export type EnforcerChoice = Enforcer | boolean;
+
+function enforcerOf(choice: EnforcerChoice): Enforcer {
+  return choice === true ? 'off' : choice === false ? 'nftpol' : choice;
+}
+
+/** kube-router's flags: firewall only, in the node's namespace, the sandbox's Service ranges, its sync log. */
+function kubeRouterArgs(scenario: Scenario, node: number, kubeconfig: string): string[] {
+  const v6 = scenario.ipFamilies.includes('IPv6');
+  return [
+    '--run-firewall=true',
+    '--run-router=false',
+    '--run-service-proxy=false',
+    `--kubeconfig=${kubeconfig}`,
+    `--hostname-override=${nodeName(node)}`,
+    // Every node has an IPv4 address (FORMAT.md), so IPv4 stays on; IPv6 with the scenario's families.
+    '--enable-ipv4=true',
+    `--enable-ipv6=${v6}`,
+    `--service-cluster-ip-range=${v6 ? '10.96.0.0/16,fd00:10:96::/112' : '10.96.0.0/16'}`,
+    '--metrics-port=0',
+    // Its health port is in the node's own namespace, so every node's may be the default.
+    '--v=3',
+  ];
+}
+
+/** A sandbox cluster with its API (the double in its fabric, or a real control plane) and its enforcer (nftpol, a peer, or none) in every node. */
 export class SandboxRun {
   private readonly written = new WrittenVersions();
   private agents: AgentProcess[] = [];
+  private peers: PeerProcess[] = [];
+  /** When the last write was made (Date.now()): a peer has settled once it is quiet after it. */
+  private lastWriteAt = 0;
   private constructor(
+    readonly enforcer: Enforcer,
     readonly scenario: Scenario,
     readonly cluster: SandboxCluster,
     readonly services: Map<string, string[]>,
     private readonly api: RunApi,
     /** Flags added to the DaemonSet's arguments (a lifecycle case that needs e.g. --strict-mode). */
     private readonly extraAgentArgs: readonly string[],
+    private readonly backend: ApiBackend,
   ) {}
 
   /**
@@ -115,28 +150,33 @@ export class SandboxRun {
    */
   static async start(
     scenario: Scenario,
-    agentOff: boolean,
+    choice: EnforcerChoice,
     onCluster?: (cluster: SandboxCluster) => void,
     initialPod: (pod: ScenarioPod) => V1Pod | null = podObject,
     backend: ApiBackend = doubleBackend,
     /** Flags added to the DaemonSet's arguments (a lifecycle case that needs e.g. --strict-mode). */
     extraAgentArgs: readonly string[] = [],
   ): Promise<SandboxRun> {
-    await checkTools(scenario);
+    const enforcer = enforcerOf(choice);
+    await checkTools(scenario, enforcer);
+    if (isPeer(enforcer) && backend.name !== 'real') throw new CannotRun(`ENFORCER=${enforcer} needs a real control plane (API=real, make k8s-bin)`);
     const services = serviceAddresses(scenario);
     const cluster = await SandboxCluster.create({ nodes: scenario.nodes, families: scenario.ipFamilies, pods: scenario.pods, services, ...backend.clusterOptions });
     onCluster?.(cluster);
     let api: RunApi | undefined;
     try {
       api = await backend.open(cluster, scenario);
-      const run = new SandboxRun(scenario, cluster, services, api, extraAgentArgs);
+      const run = new SandboxRun(enforcer, scenario, cluster, services, api, extraAgentArgs, backend);
       for (const ns of scenario.namespaces) await run.write({ op: 'apply', kind: 'Namespace', object: namespaceObject(ns.name, ns.labels) });
       for (const pod of scenario.pods) {
         const object = initialPod(pod);
         if (object) await run.write({ op: 'apply', kind: 'Pod', object });
       }
-      if (!agentOff) for (let i = 0; i < scenario.nodes; i++) run.agents.push(await run.startAgent(i));
-      await run.settled('the agents to start and sync');
+      for (let i = 0; i < scenario.nodes; i++) {
+        if (enforcer === 'nftpol') run.agents.push(await run.startAgent(i));
+        else if (isPeer(enforcer)) run.peers.push(await run.startPeer(enforcer, i));
+      }
+      await run.settled(`the ${enforcer === 'nftpol' ? 'agents' : enforcer} to start and sync`);
       return run;
     } catch (error) {
       await api?.close();
@@ -146,17 +186,64 @@ export class SandboxRun {
   }
 
   /**
-   * The agent of node i with the DaemonSet's own arguments, and the API as the backend hands it to a pod
+   * The agent of node i with the DaemonSet's own arguments and Node.js options, and the API as the backend hands it to a pod
    * of the DaemonSet (the double: a kubeconfig; a real control plane: the in-cluster service account);
    * NODE_NAME as the downward API sets it.
    */
   private async startAgent(i: number): Promise<AgentProcess> {
-    const launch = await this.api.agent(i, [process.execPath, CLI, ...agentContainer().args!, ...this.extraAgentArgs]);
+    // With the DaemonSet's Node.js options too (its heap cap and young generation): the memory a
+    // benchmark reads is then the memory the DaemonSet's pod would use.
+    const launch = await this.api.agent(i, [process.execPath, ...agentNodeOptions(), CLI, ...agentContainer().args!, ...this.extraAgentArgs]);
     return new AgentProcess(
       this.cluster.spawn(this.cluster.node(i), launch.file, launch.args, { ...launch.env, NODE_NAME: nodeName(i) }),
       // NFTPOL_AGENT_LOGS=<dir> keeps each agent's log (node-<i>.log) for debugging a run.
       process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}.log`) : undefined,
     );
+  }
+
+  /**
+   * A peer on node i, as its DaemonSet runs it (in the node's namespace, as root): kube-router with a
+   * kubeconfig for its own ServiceAccount; kube-network-policies, which reads only the in-cluster
+   * configuration, as the agent's pod (the agent's ServiceAccount grants what it lists and watches).
+   */
+  private async startPeer(name: PeerName, i: number): Promise<PeerProcess> {
+    const binary = peerBinary(name);
+    const logFile = process.env.NFTPOL_AGENT_LOGS ? join(process.env.NFTPOL_AGENT_LOGS, `${nodeName(i)}-${name}.log`) : undefined;
+    if (name === 'kube-router') {
+      if (!this.backend.peerKubeconfig) throw new CannotRun('kube-router needs a real control plane (API=real)');
+      const kubeconfig = await this.backend.peerKubeconfig(this.cluster, i);
+      return new PeerProcess(name, this.cluster.spawn(this.cluster.node(i), binary, kubeRouterArgs(this.scenario, i, kubeconfig)), logFile);
+    }
+    const args = [`--hostname-override=${nodeName(i)}`, '--metrics-bind-address=127.0.0.1:9080', '--disable-nri=true', '--nfqueue-id=98', '--v=2'];
+    const launch = await this.api.agent(i, [binary, ...args]);
+    return new PeerProcess(name, this.cluster.spawn(this.cluster.node(i), launch.file, launch.args, { ...launch.env, NODE_NAME: nodeName(i) }), logFile);
+  }
+
+  /** Every node's enforcer process (the agent or the peer; none when off), for CPU and memory readings. */
+  enforcerProcesses(): ResultPromise[] {
+    return [...this.agents.map((a) => a.child), ...this.peers.map((p) => p.child)];
+  }
+
+  /** Stops every node's enforcer (SIGTERM: each leaves its rules in place, as a DaemonSet pod's restart does). */
+  async stopEnforcers(): Promise<void> {
+    const children = this.enforcerProcesses();
+    for (const child of children) child.kill('SIGTERM');
+    for (const child of children) await child.catch(() => undefined);
+    this.agents = [];
+    this.peers = [];
+  }
+
+  /** Starts every node's enforcer again after stopEnforcers(), without waiting for it to sync. */
+  async startEnforcers(): Promise<void> {
+    for (let i = 0; i < this.scenario.nodes; i++) {
+      if (this.enforcer === 'nftpol') this.agents.push(await this.startAgent(i));
+      else if (isPeer(this.enforcer)) this.peers.push(await this.startPeer(this.enforcer, i));
+    }
+  }
+
+  /** The peer of node i (ENFORCER=kube-router or kube-network-policies). */
+  peer(i: number): PeerProcess {
+    return this.peers[i]!;
   }
 
   /** The agent of node i now (replaced by restartAgent). */
@@ -166,6 +253,7 @@ export class SandboxRun {
 
   /** Stops node i's agent (SIGTERM: it leaves its table in place, as a DaemonSet pod's restart does) and starts a new one, with a new token. */
   async restartAgent(i: number): Promise<AgentProcess> {
+    if (this.enforcer !== 'nftpol') throw new Error(`restartAgent: ENFORCER=${this.enforcer} has no nftpol agent`);
     const old = this.agents[i]!;
     old.child.kill('SIGTERM');
     await old.child.catch(() => undefined);
@@ -175,7 +263,23 @@ export class SandboxRun {
 
   /** One write to the API (apply or delete); remembers its resourceVersion per kind. */
   async write(command: WriteCommand): Promise<void> {
-    this.written.record(command.kind, await this.api.write(command));
+    this.written.record(command.kind, await this.api.write(this.withHostIp(command)));
+    this.lastWriteAt = Date.now();
+  }
+
+  /**
+   * A Pod's status as its kubelet writes it also names its node's address (status.hostIP, hostIPs):
+   * kube-router enforces only for the pods whose hostIP is its node's.
+   */
+  private withHostIp(command: WriteCommand): WriteCommand {
+    if (command.kind !== 'Pod' || command.op !== 'apply') return command;
+    const pod = command.object as V1Pod;
+    // node-<i>, also beyond the sandbox's nodes (a benchmark's pods on nodes that exist only in the API).
+    const index = /^node-(\d+)$/.exec(pod.spec?.nodeName ?? '')?.[1];
+    const node = index === undefined ? undefined : Number(index);
+    if (node === undefined || !pod.status || pod.status.hostIP) return command;
+    const hostIP = nodeIp(node, 'IPv4');
+    return { ...command, object: { ...pod, status: { ...pod.status, hostIP, hostIPs: [{ ip: hostIP }] } } };
   }
 
   /**
@@ -184,12 +288,26 @@ export class SandboxRun {
    */
   wrote(kind: WriteCommand['kind'], resourceVersion: number): void {
     this.written.record(kind, resourceVersion);
+    this.lastWriteAt = Date.now();
   }
 
-  /** Waits until every agent has synced with every write seen (returns at once without agents). */
-  async settled(what: string): Promise<void> {
+  /**
+   * Waits until every agent has synced with every write seen (returns at once without agents); for a peer,
+   * until it is quiet after the last write (peer-process.ts), or fails with its error.
+   */
+  async settled(what: string, timeoutMs = SETTLE_TIMEOUT_MS): Promise<void> {
+    if (this.peers.length > 0) {
+      const failed = () => this.peers.find((p) => p.errors.length > 0 && (p.name === 'kube-network-policies' || p.child.exitCode !== null));
+      const gone = () => this.peers.find((p) => p.child.exitCode !== null);
+      await until(what, () => {
+        const broken = failed() ?? gone();
+        if (broken) throw new CannotRun(`${broken.name} cannot enforce here: ${broken.errors[0] ?? broken.tail.slice(-3).join(' | ')}`);
+        return this.peers.every((p) => p.settledSince(this.lastWriteAt));
+      }, () => `${this.peers[0]?.name}: ${this.peers.map((p) => `${p.syncs} syncs${p.syncing ? ', syncing' : ''}${p.errors.length ? `, ${p.errors.at(-1)}` : ''}`).join('; ')}`, timeoutMs);
+      return;
+    }
     const done = () => this.agents.every((a) => a.syncs > 0 && this.written.seenBy(a.versions));
-    await until(what, done, () => `wrote ${JSON.stringify(this.written)}; agents saw ${JSON.stringify(this.agents.map((a) => a.versions))}`);
+    await until(what, done, () => `wrote ${JSON.stringify(this.written)}; agents saw ${JSON.stringify(this.agents.map((a) => a.versions))}`, timeoutMs);
   }
 
   async destroy(): Promise<void> {
@@ -198,8 +316,8 @@ export class SandboxRun {
   }
 }
 
-export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: RunHooks = {}, backend: ApiBackend = doubleBackend): Promise<RunOutput> {
-  const run = await SandboxRun.start(scenario, agentOff, hooks.onCluster, podObject, backend, hooks.agentArgs);
+export async function runScenario(scenario: Scenario, choice: EnforcerChoice, hooks: RunHooks = {}, backend: ApiBackend = doubleBackend): Promise<RunOutput> {
+  const run = await SandboxRun.start(scenario, choice, hooks.onCluster, podObject, backend, hooks.agentArgs);
   const { cluster, services } = run;
   try {
     const steps: StepOutput[] = [];
@@ -207,7 +325,7 @@ export async function runScenario(scenario: Scenario, agentOff: boolean, hooks: 
       const start = process.hrtime.bigint();
       await applyStep(step, scenario, (command) => run.write(command));
       await run.settled(`step "${step.name}" to be applied by every agent`);
-      const settleSeconds = agentOff ? 0 : Number(process.hrtime.bigint() - start) / 1e9;
+      const settleSeconds = run.enforcer === 'off' ? 0 : Number(process.hrtime.bigint() - start) / 1e9;
       const results = await probeStepWithRetries(cluster, scenario, services, step);
       const output: StepOutput = {
         name: step.name,
@@ -267,9 +385,10 @@ async function main(): Promise<number> {
   process.once('SIGTERM', interrupted);
   try {
     const scenario = parseScenario(readFileSync(file, 'utf8'));
-    // API=real: a real control plane (make k8s-bin) instead of the API server double.
-    choice = await apiBackendFromEnv('double');
-    const output = await runScenario(scenario, process.env.AGENT === 'off', { onCluster: (c) => (cluster = c) }, choice.backend);
+    // API=real: a real control plane (make k8s-bin) instead of the API server double; the default for a peer.
+    const enforcer = enforcerFromEnv();
+    choice = await apiBackendFromEnv(isPeer(enforcer) ? 'real' : 'double');
+    const output = await runScenario(scenario, enforcer, { onCluster: (c) => (cluster = c) }, choice.backend);
     writeFileSync(out, `${JSON.stringify(output, null, 2)}\n`);
     return output.passed === false ? 1 : 0;
   } catch (error) {
