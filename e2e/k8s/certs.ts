@@ -49,3 +49,21 @@ export async function makeCerts(dir: string, ips: readonly string[], dnsNames: r
   await openssl(['pkey', '-in', certs.saKey, '-pubout', '-out', certs.saPub]);
   return certs;
 }
+
+/**
+ * A client certificate signed by the sandbox CA (kube-apiserver's --client-ca-file): the API server takes
+ * the CN as the user and each O as a group, e.g. `system:node:<name>` in `system:nodes` for a kubelet
+ * (the Node authorizer's convention). Writes `<name>.crt` and `<name>.key` into `dir`.
+ */
+export async function makeClientCert(dir: string, certs: Pick<ControlPlaneCerts, 'caCert' | 'caKey'>, name: string, user: string, groups: readonly string[] = []): Promise<{ cert: string; key: string }> {
+  const key = join(dir, `${name}.key`);
+  const cert = join(dir, `${name}.crt`);
+  const csr = join(dir, `${name}.csr`);
+  const extensions = join(dir, `${name}.ext`);
+  await ecKey(key);
+  const subject = `${groups.map((g) => `/O=${g}`).join('')}/CN=${user}`;
+  writeFileSync(extensions, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
+  await openssl(['req', '-new', '-key', key, '-subj', subject, '-out', csr]);
+  await openssl(['x509', '-req', '-in', csr, '-CA', certs.caCert, '-CAkey', certs.caKey, '-CAcreateserial', '-days', '2', '-extfile', extensions, '-out', cert]);
+  return { cert, key };
+}
