@@ -2,6 +2,7 @@
 // (and removes): a CA, kube-apiserver's serving certificate, and the service-account signing key pair.
 // Test tool: short-lived, EC P-256 (fast to generate on a busy 2-core machine).
 import { execa } from 'execa';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -64,6 +65,8 @@ export async function makeClientCert(dir: string, certs: Pick<ControlPlaneCerts,
   const subject = `${groups.map((g) => `/O=${g}`).join('')}/CN=${user}`;
   writeFileSync(extensions, 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
   await openssl(['req', '-new', '-key', key, '-subj', subject, '-out', csr]);
-  await openssl(['x509', '-req', '-in', csr, '-CA', certs.caCert, '-CAkey', certs.caKey, '-CAcreateserial', '-days', '2', '-extfile', extensions, '-out', cert]);
+  // A random serial rather than -CAcreateserial: callers sign in parallel, and ca.srl would race.
+  const serial = `0x${randomBytes(16).toString('hex')}`;
+  await openssl(['x509', '-req', '-in', csr, '-CA', certs.caCert, '-CAkey', certs.caKey, '-set_serial', serial, '-days', '2', '-extfile', extensions, '-out', cert]);
   return { cert, key };
 }

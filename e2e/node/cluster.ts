@@ -17,7 +17,7 @@
 // stop() ends every process by PID, removes every cgroup, namespace and directory, also after a failure.
 import { execa, type ResultPromise } from 'execa';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeClientCert } from '../k8s/certs.js';
@@ -95,6 +95,8 @@ export class NodeCluster {
   private readonly holders = new Map<string, ResultPromise>();
   private readonly cgroups: string[] = [];
   private server: Server | undefined;
+  /** The relay's open connections: close() waits for them, and watches (kubectl, e2e.test) can linger. */
+  private readonly connections = new Set<Socket>();
   private port = 0;
   private readonly log: (line: string) => void;
   /** Seconds each phase of start() took. */
@@ -182,6 +184,8 @@ export class NodeCluster {
   private async exposeApi(): Promise<void> {
     const socket = this.plane!.apiSocket;
     this.server = createServer((client) => {
+      this.connections.add(client);
+      client.on('close', () => this.connections.delete(client));
       const upstream = connect(socket);
       client.pipe(upstream).pipe(client);
       client.on('error', () => upstream.destroy());
@@ -368,6 +372,7 @@ export class NodeCluster {
     }
     this.holders.clear();
     for (const path of this.cgroups.splice(0)) removeCgroup(path);
+    for (const connection of this.connections) connection.destroy();
     await new Promise<void>((closed) => (this.server ? this.server.close(() => closed()) : closed()));
     for (const ns of this.namespaces.splice(0).reverse()) await execa('ip', ['netns', 'del', ns], { reject: false });
     await this.plane?.stop();

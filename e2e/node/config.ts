@@ -76,7 +76,9 @@ export function containerdConfig(node: NodeLayout, cniBinDir = '/usr/lib/cni'): 
  * the gateway address, a /32 route per pod) with host-local IPAM from the node's pod CIDR, and the
  * portmap plugin for hostPort. Routes between nodes are the node's own (cluster.ts), not the CNI's.
  */
-export function cniConfig(podSubnet: string, mtu = 1500): string {
+export function cniConfig(podSubnets: string | readonly string[], mtu = 1500): string {
+  const subnets = typeof podSubnets === 'string' ? [podSubnets] : podSubnets;
+  const v6 = (cidr: string) => cidr.includes(':');
   return `${JSON.stringify(
     {
       cniVersion: '0.4.0',
@@ -86,7 +88,11 @@ export function cniConfig(podSubnet: string, mtu = 1500): string {
           type: 'ptp',
           ipMasq: false,
           mtu,
-          ipam: { type: 'host-local', ranges: [[{ subnet: podSubnet }]], routes: [{ dst: '0.0.0.0/0' }] },
+          ipam: {
+            type: 'host-local',
+            ranges: subnets.map((subnet) => [{ subnet }]),
+            routes: subnets.map((subnet) => ({ dst: v6(subnet) ? '::/0' : '0.0.0.0/0' })),
+          },
         },
         { type: 'portmap', capabilities: { portMappings: true } },
       ],
@@ -147,4 +153,32 @@ export function certKubeconfig(server: string, caCert: string, cert: string, key
     contexts: [{ name: 'sandbox', context: { cluster: 'sandbox', user: 'user' } }],
     'current-context': 'sandbox',
   });
+}
+
+/**
+ * The kustomization `make e2e-node` applies: daemonset/ exactly as shipped (`resources`, a path relative
+ * to the kustomization, as kustomize requires), with only the image set through `images:`.
+ */
+export function installKustomization(daemonsetPath: string, shippedImage: string, image: string): string {
+  const split = (ref: string) => {
+    const at = ref.lastIndexOf(':');
+    return at > ref.lastIndexOf('/') ? { name: ref.slice(0, at), tag: ref.slice(at + 1) } : { name: ref, tag: 'latest' };
+  };
+  const wanted = split(image);
+  return [
+    'apiVersion: kustomize.config.k8s.io/v1beta1',
+    'kind: Kustomization',
+    'resources:',
+    `  - ${daemonsetPath}`,
+    'images:',
+    `  - name: ${split(shippedImage).name}`,
+    `    newName: ${wanted.name}`,
+    `    newTag: "${wanted.tag}"`,
+    '',
+  ].join('\n');
+}
+
+/** The archives of e2e/node/images.sh's cache a node imports: the pause, agnhost and nftpol images. */
+export function nodeArchives(files: readonly string[]): string[] {
+  return files.filter((f) => /^(pause|agnhost|nftpol)-[^/]*\.tar$/.test(f)).sort();
 }
