@@ -40,6 +40,7 @@ import {
   DEFAULT_AGNHOST,
   endpointSlices,
   labelArgs,
+  MANAGED_BY,
   podAddresses,
   podObject,
   serviceObject,
@@ -170,7 +171,17 @@ async function runOnKind(scenario: Scenario, nodes: ClusterNodes): Promise<RunOu
       passed: expects ? steps.every((s) => s.mismatches.length === 0) : null,
     };
   } finally {
-    const owned = scenario.namespaces.map((n) => n.name).filter((n) => !['default', 'kube-system', 'kube-public', 'kube-node-lease'].includes(n));
+    const system = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+    const owned = scenario.namespaces.map((n) => n.name).filter((n) => !system.includes(n));
+    // Namespaces the cluster owns stay: remove what the scenario put there, or the next scenario's pods of
+    // the same names (in another node) and its policies would meet them.
+    for (const ns of scenario.namespaces.map((n) => n.name).filter((n) => system.includes(n))) {
+      const pods = scenario.pods.filter((p) => p.namespace === ns).map((p) => p.name);
+      if (pods.length > 0) await kubectl(['-n', ns, 'delete', 'pod', ...pods, '--grace-period=1', '--wait=true', '--ignore-not-found']).catch(() => undefined);
+      await kubectl(['-n', ns, 'delete', 'service,endpointslice', '-l', `app.kubernetes.io/managed-by=${MANAGED_BY}`, '--ignore-not-found']).catch(() => undefined);
+      await kubectl(['-n', ns, 'delete', 'endpointslice', '-l', `endpointslice.kubernetes.io/managed-by=${MANAGED_BY}`, '--ignore-not-found']).catch(() => undefined);
+      if (ns !== 'kube-system') await kubectl(['-n', ns, 'delete', 'networkpolicy', '--all', '--ignore-not-found']).catch(() => undefined);
+    }
     if (owned.length > 0) await kubectl(['delete', 'namespace', ...owned, '--wait=true', '--timeout=5m']).catch(() => undefined);
   }
 }

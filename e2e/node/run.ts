@@ -41,11 +41,17 @@ async function main(): Promise<number> {
     images: imagesDir(),
     ...(process.env.IMAGE ? { image: process.env.IMAGE } : {}),
   });
+  // `on`, not `once`: execa's exit hook re-raises the signal after killing our direct children, and that
+  // second delivery must find this handler again rather than end the process before destroy() is done.
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    console.log('e2e-node: interrupted; removing the cluster');
     void provider.destroy().finally(() => process.exit(130));
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   const e2eTest = process.env.E2E_TEST ?? join(binDir(), 'e2e.test');
   const upstream = process.env.UPSTREAM !== '0';
   if (upstream && !existsSync(e2eTest)) throw new Error(`${e2eTest} is not built (NFTPOL_K8S_COMMANDS=e2e.test e2e/k8s/build.sh)`);
