@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { cniConfig, containerdConfig, installKustomization, kubeletConfig, nodeArchives, type NodeLayout } from '../e2e/node/config.js';
 import { kindConfig, parseKindCni, ptpRoutes } from '../e2e/kind/config.js';
 import { formatUpstream, parseJunit, SCTP_REASON, summarize } from '../e2e/kind/upstream.js';
+import { translatePolicy } from '../e2e/kind/translate.js';
 
 const node: NodeLayout = { index: 1, name: 'nftpol-node-42-1', dir: '/tmp/n1', cgroupRoot: '/nftpol-node-42-1' };
 
@@ -97,5 +98,32 @@ describe('the upstream suite report', () => {
     const result = summarize(tests, 1, 40.4);
     expect([result.passed.length, result.failed.length, result.skipped.length]).toEqual([1, 1, 1]);
     expect(formatUpstream(result).split('\n').pop()).toBe('upstream netpol: 3 tests, 1 passed, 1 failed, 1 skipped; 40 s wall (e2e.test exit 1)');
+  });
+});
+
+describe('ipBlocks over sub-ranges of the scenario pod range', () => {
+  const pods = [
+    { scenario: ['10.244.0.10'], real: ['10.244.0.4'] },
+    { scenario: ['10.244.1.10'], real: ['10.244.1.3'] },
+    { scenario: ['10.244.1.200'], real: ['10.244.1.5'] },
+  ];
+  const policy = (peers: unknown[]) => ({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'p' }, spec: { podSelector: {}, egress: [{ to: peers }] } });
+  const peersOf = (out: Record<string, unknown>) => (out.spec as { egress: { to: unknown[] }[] }).egress[0]!.to;
+
+  test('an except sub-range becomes the real addresses of the scenario pods it holds', () => {
+    const { policy: out, unmapped } = translatePolicy(policy([{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.244.1.128/25'] } }]), new Map(), pods);
+    expect(peersOf(out)).toEqual([{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.244.1.5/32'] } }]);
+    expect(unmapped).toEqual([]);
+  });
+
+  test('a CIDR inside the pod range becomes one peer per pod it selects, after its excepts; none selected matches no pod', () => {
+    const { policy: out } = translatePolicy(policy([{ ipBlock: { cidr: '10.244.0.0/16', except: ['10.244.1.128/25'] } }, { ipBlock: { cidr: '10.244.3.0/25' } }]), new Map(), pods);
+    expect(peersOf(out)).toEqual([{ ipBlock: { cidr: '10.244.0.4/32' } }, { ipBlock: { cidr: '10.244.1.3/32' } }, { ipBlock: { cidr: '192.0.2.1/32' } }]);
+  });
+
+  test('without the pods, such CIDRs stay as written and are reported', () => {
+    const { policy: out, unmapped } = translatePolicy(policy([{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.244.1.128/25'] } }]), new Map());
+    expect(peersOf(out)).toEqual([{ ipBlock: { cidr: '0.0.0.0/0', except: ['10.244.1.128/25'] } }]);
+    expect(unmapped).toEqual(['10.244.1.128/25']);
   });
 });

@@ -116,7 +116,7 @@ async function applyStep(d: Deployed, step: Scenario['steps'][number]): Promise<
   for (const object of step.apply) {
     const metadata = (object.metadata ?? {}) as { name?: string; namespace?: string; labels?: Labels };
     if (object.kind === 'NetworkPolicy') {
-      const { policy, unmapped } = translatePolicy(object, d.mapping);
+      const { policy, unmapped } = translatePolicy(object, d.mapping, d.scenario.pods.map((p) => ({ scenario: p.ips, real: d.podIps.get(p.key) ?? [] })));
       if (unmapped.length > 0) console.log(`     note: ipBlock ${unmapped.join(', ')} names scenario addresses that have no counterpart here; left as written`);
       await applyObjects([policy]);
     } else if (object.kind === 'Namespace' || object.kind === 'Pod') {
