@@ -87,7 +87,7 @@ function hierarchies(): string[] {
 
 export class NodeCluster {
   readonly prefix = `nftpol-node-${process.pid}`;
-  readonly dir = mkdtempSync(join(tmpdir(), 'nftpol-node-'));
+  readonly dir = mkdtempSync(join(tmpdir(), `nftpol-node-${process.pid}-`));
   readonly nodes: NodeLayout[] = [];
   plane: ControlPlane | undefined;
   private readonly namespaces: string[] = [];
@@ -139,6 +139,7 @@ export class NodeCluster {
     for (const binary of ['kubelet', 'kube-scheduler', 'kube-proxy']) {
       if (!existsSync(join(binDir(), binary))) throw new Error(`${binary} not built in ${binDir()}: NFTPOL_K8S_COMMANDS="kubelet kube-scheduler kube-proxy" e2e/k8s/build.sh`);
     }
+    await this.phase('leftovers of dead runs', () => sweepDeadRuns());
     this.plane = await this.phase('control plane', () =>
       ControlPlane.start({ extraControllers: NODE_CONTROLLERS, extraApiServerArgs: ['--kubelet-preferred-address-types=InternalIP,Hostname'] }),
     );
@@ -390,4 +391,91 @@ function removeCgroup(path: string): void {
   } catch {
     // a process is still in it, or it is already gone
   }
+}
+
+function safeRead(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function killAll(pids: readonly number[]): Promise<void> {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  if (pids.length > 0) await new Promise((resolve) => setTimeout(resolve, 300));
+}
+
+/**
+ * What a run killed with SIGKILL (no stop()) left, found by the PID in its names (nftpol-node-<pid>-...)
+ * when that PID no longer runs: the processes in its cgroups and namespaces (ours: only these runs create
+ * them), the cgroups, the control plane namespace joined to its fabric, the namespaces and the directory.
+ */
+export async function sweepDeadRuns(): Promise<string[]> {
+  const swept: string[] = [];
+  const dead = (name: string): boolean => {
+    const match = /^nftpol-node-(\d+)-/.exec(name);
+    return match !== null && Number(match[1]) !== process.pid && !alive(Number(match[1]));
+  };
+  const namespaces = (await run('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+  for (const fabric of namespaces.filter((n) => n.endsWith('-fab') && dead(n))) {
+    // The control plane's namespace holds the peer of the fabric's `cp` veth (cluster.ts buildFabric).
+    for (const ns of namespaces.filter((n) => n.endsWith('-cp'))) {
+      const link = await execa('ip', ['-n', ns, '-o', 'link', 'show', 'fab0'], { reject: false });
+      if (!String(link.stdout).includes(`link-netns ${fabric}`)) continue;
+      const pids = (await run('ip', ['netns', 'pids', ns])).split('\n').filter(Boolean).map(Number);
+      // The control plane's temp dir (controlplane.ts), named in its processes' arguments.
+      const dirs = new Set(pids.flatMap((pid) => /(\/[^\0]*?\/nftpol-k8s-[A-Za-z0-9]+)\//.exec(safeRead(`/proc/${pid}/cmdline`))?.[1] ?? []));
+      await killAll(pids);
+      await execa('ip', ['netns', 'del', ns], { reject: false });
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      swept.push(ns, ...dirs);
+    }
+  }
+  for (const h of hierarchies()) {
+    for (const name of readdirSync(join(CGROUP, h)).filter(dead)) {
+      const path = join(CGROUP, h, name);
+      for (let round = 0; round < 20; round++) {
+        const pids: number[] = [];
+        const walk = (dir: string): void => {
+          for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line.trim()) pids.push(Number(line));
+          for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
+        };
+        walk(path);
+        if (pids.length === 0) break;
+        await killAll(pids);
+      }
+      removeCgroup(path);
+      swept.push(path);
+    }
+  }
+  for (const ns of namespaces.filter(dead)) {
+    await killAll((await run('ip', ['netns', 'pids', ns])).split('\n').filter(Boolean).map(Number));
+    await execa('ip', ['netns', 'del', ns], { reject: false });
+    swept.push(ns);
+  }
+  for (const name of readdirSync(tmpdir()).filter(dead)) {
+    try {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+      swept.push(join(tmpdir(), name));
+    } catch {
+      // still mounted somewhere: left for the next sweep
+    }
+  }
+  return swept;
 }

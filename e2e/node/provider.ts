@@ -63,7 +63,7 @@ export function nodeProvider(options: NodeProviderOptions): ClusterProvider & { 
       // The ptp plugin and kube-proxy enforce no NetworkPolicy: nothing to turn off (the control run shows it).
     },
     async prepareInstall() {
-      const dir = mkdtempSync(join(tmpdir(), 'nftpol-node-install-'));
+      const dir = mkdtempSync(join(tmpdir(), `nftpol-node-${process.pid}-install-`));
       installDir = dir;
       const shipped = shippedImage(options.root);
       writeFileSync(join(dir, 'kustomization.yaml'), installKustomization(relative(dir, join(options.root, 'daemonset')), shipped, options.image ?? shipped));
