@@ -111,12 +111,12 @@ node-deps: deps
 # The kind runner's scenarios and Kubernetes' own NetworkPolicy e2e tests (with nftpol, then without it as
 # the control) on a local cluster of real nodes: kubelet + containerd + kube-proxy per network namespace
 # (e2e/node). Builds what is missing: the Kubernetes binaries (e2e/k8s/build.sh) and the images
-# (e2e/node/images.sh). Needs root. Environment knobs: e2e/node/run.ts.
+# (make node-images: e2e/node/images.sh). Needs root. Environment knobs: e2e/node/run.ts.
 E2E_NODE_K8S := kube-apiserver kube-controller-manager kubectl kubelet kube-scheduler kube-proxy agnhost e2e.test
 e2e-node: node-deps build
 	@command -v go >/dev/null || { echo "make e2e-node needs Go (1.26) and access to the Go module proxy" >&2; exit 2; }
 	@NFTPOL_K8S_COMMANDS="$(E2E_NODE_K8S)" e2e/k8s/build.sh >/dev/null
-	@e2e/node/images.sh
+	@$(MAKE) --no-print-directory node-images
 	$(NODE) dist/e2e/node/run.js
 
 # Only the lifecycle cases (pod IP reuse, a pod that gets its IP late, policies changing under traffic).
