@@ -17,6 +17,8 @@ export interface ClusterProvider {
   readonly kubectl: string;
   /** The IP families the cluster's pods have. */
   readonly families: readonly string[];
+  /** Whether the nodes' kernel has SCTP: scenarios that serve or probe SCTP are skipped without it. */
+  supportsSctp(): Promise<boolean>;
   /** Throws CannotRun when a tool the provider needs is missing. */
   checkTools(): Promise<void>;
   /** Creates (or reuses) the cluster; resolves with a kubeconfig path. */
@@ -57,6 +59,9 @@ export function kindProvider(options: KindOptions): ClusterProvider {
     name: 'e2e-kind',
     kubectl: 'kubectl',
     families: options.ipFamily === 'dual' ? ['IPv4', 'IPv6'] : options.ipFamily === 'ipv6' ? ['IPv6'] : ['IPv4'],
+    async supportsSctp() {
+      return true; // kind's nodes share the host's kernel; the scenarios then show whether it has SCTP
+    },
     async checkTools() {
       for (const tool of ['docker', 'kind', 'kubectl']) {
         const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });

@@ -186,6 +186,11 @@ async function runOnKind(scenario: Scenario, nodes: ClusterNodes): Promise<RunOu
   }
 }
 
+/** A scenario that serves or probes SCTP (agnhost cannot do either without the kernel's SCTP). */
+export function usesSctp(scenario: Scenario): boolean {
+  return scenario.pods.some((p) => p.ports.some((port) => port.protocol === 'SCTP')) || scenario.steps.some((s) => s.probes.some((p) => p.protocol === 'SCTP'));
+}
+
 function scenarioFiles(): string[] {
   const sources = process.env.SCENARIOS?.split(/\s+/).filter(Boolean) ?? [join(ROOT, '..', 'shared', 'scenarios', 'examples'), join(ROOT, 'e2e', 'scenarios'), join(ROOT, 'e2e', 'conformance')];
   return sources.flatMap((s) =>
@@ -225,11 +230,17 @@ export async function runScenarios(provider: ClusterProvider, after?: AfterScena
     let failed = 0;
     let passed = 0;
     let skipped = 0;
+    const sctp = await provider.supportsSctp();
     const started = Date.now();
     for (const file of scenarioFiles()) {
       const scenario = parseScenario(readFileSync(file, 'utf8'));
       if (scenario.nodes > all.length || !scenario.ipFamilies.every((f) => provider.families.includes(f))) {
         console.log(`skip ${scenario.name}: needs ${scenario.nodes} nodes and ${scenario.ipFamilies.join('+')}`);
+        skipped++;
+        continue;
+      }
+      if (!sctp && usesSctp(scenario)) {
+        console.log(`skip ${scenario.name}: serves or probes SCTP, and the nodes' kernel has no SCTP sockets`);
         skipped++;
         continue;
       }

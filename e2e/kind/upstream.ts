@@ -59,10 +59,11 @@ export function parseJunit(xml: string, only: RegExp, skipReason?: (name: string
     const name = (attribute(tag, 'name') ?? '').replace(/^\[It\] /, '');
     if (!only.test(name)) continue;
     const declared = attribute(tag, 'status');
-    const failure = /<(failure|error)\b([^>]*)>/.exec(body);
+    const failure = /<(failure|error)\b([^>]*)>([^<]*)/.exec(body);
     const skip = /<skipped\b([^>]*)\/?>/.exec(body);
     const status: TestStatus = failure || declared === 'failed' || declared === 'panicked' || declared === 'timedout' ? 'failed' : skip || declared === 'skipped' || declared === 'pending' ? 'skipped' : 'passed';
-    const raw = failure ? attribute(failure[2]!, 'message') : skip ? attribute(skip[1]!, 'message') : undefined;
+    // Ginkgo leaves a failure's message attribute empty and writes the message as the element's text.
+    const raw = failure ? attribute(failure[2]!, 'message') || unescapeXml(failure[3] ?? '').trim() : skip ? attribute(skip[1]!, 'message') : undefined;
     const message = status === 'skipped' ? (skipReason?.(name) ?? raw) : raw;
     tests.push({ name, status, seconds: Number(attribute(tag, 'time') ?? 0), ...(message ? { message: message.split('\n')[0]!.trim() } : {}) });
   }

@@ -39,6 +39,11 @@ export function nodeProvider(options: NodeProviderOptions): ClusterProvider & { 
     kubectl: join(binDir(), 'kubectl'),
     families: ['IPv4'],
     cluster: () => cluster,
+    async supportsSctp() {
+      // The nodes are namespaces of this machine's kernel: its SCTP is theirs.
+      const probe = await execa('python3', ['-c', 'import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM, 132)'], { reject: false });
+      return probe.exitCode === 0;
+    },
     async checkTools() {
       if (process.getuid?.() !== 0) throw new CannotRun('make e2e-node needs root (network namespaces, containerd, kubelet)');
       for (const tool of ['containerd', 'runc', 'ctr', 'nsenter', 'unshare', 'nft']) {

@@ -9,7 +9,8 @@
 //      default-deny tests; `all` runs the whole netpol suite again).
 // Environment: NODES (2), NFTPOL_IMAGES (e2e/node/images.sh's cache), IMAGE (the nftpol image in it;
 // daemonset/'s), SCENARIOS and OUT as for e2e/kind/run.ts (OUT defaults to e2e/node/out), E2E_TEST
-// (the e2e.test binary; the one e2e/k8s/build.sh builds), UPSTREAM=0 (scenarios only).
+// (the e2e.test binary; the one e2e/k8s/build.sh builds), UPSTREAM=0 (scenarios only), UPSTREAM_FOCUS (a
+// regexp within the netpol tests' names, for a quick run; default: all of them).
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,7 +63,8 @@ async function main(): Promise<number> {
       ? async ({ kubeconfig, kubectl }) => {
           let failures = 0;
           console.log('upstream netpol tests with nftpol installed');
-          const withAgent = await runUpstream({ e2eTest, kubeconfig, reportDir: join(OUT, 'upstream') });
+          const narrowed = process.env.UPSTREAM_FOCUS ? { focus: `\\[sig-network\\] Netpol .*(${process.env.UPSTREAM_FOCUS})` } : {};
+          const withAgent = await runUpstream({ e2eTest, kubeconfig, reportDir: join(OUT, 'upstream'), ...narrowed });
           console.log(formatUpstream(withAgent, 'upstream netpol, nftpol installed'));
           if (withAgent.failed.length > 0 || withAgent.passed.length === 0) failures++;
 
