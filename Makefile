@@ -97,7 +97,7 @@ image:
 	@docker image inspect $(IMAGE) --format 'built $(IMAGE): {{.Size}} bytes'
 
 # The scenarios on a real kind cluster (needs docker, kind, kubectl; not possible on the development
-# machines). KIND_CNI=ptp (default: kind's CNI off, the ptp/host-local setup of e2e/node) or kindnet.
+# machines). KIND_CNI=kindnet (default: the pinned old kindnetd) or ptp (kind's CNI off, e2e/node's ptp/host-local).
 # Environment knobs: e2e/kind/run.ts.
 e2e-kind: build
 	$(NODE) dist/e2e/kind/run.js

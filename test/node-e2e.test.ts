@@ -54,9 +54,9 @@ describe('a local node configuration', () => {
 });
 
 describe('the kind configuration', () => {
-  test('ptp (the default) turns the default CNI off; kindnet keeps it', () => {
-    expect(parseKindCni(undefined)).toBe('ptp');
-    expect(parseKindCni('kindnet')).toBe('kindnet');
+  test('ptp turns the default CNI off; kindnet (the default, as before) keeps it', () => {
+    expect(parseKindCni(undefined)).toBe('kindnet');
+    expect(parseKindCni('ptp')).toBe('ptp');
     expect(() => parseKindCni('calico')).toThrow('KIND_CNI=calico');
     const ptp = parse(kindConfig('dual', 'ptp')) as { networking: Record<string, unknown>; nodes: unknown[] };
     expect(ptp.networking).toEqual({ ipFamily: 'dual', disableDefaultCNI: true });

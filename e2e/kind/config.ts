@@ -1,7 +1,7 @@
 // The kind cluster's configuration (provider.ts), pure so that it is unit-tested without Docker.
-// - `kindnet`: kind's own CNI, whose NetworkPolicy enforcement the runner then turns off by pinning the last
+// - `kindnet` (the default, as before): kind's own CNI, whose NetworkPolicy enforcement the runner then turns off by pinning the last
 //   kindnetd without it (an image from 2023);
-// - `ptp` (the default): `disableDefaultCNI: true`, and the pod network e2e/node uses, the CNI ptp plugin
+// - `ptp` (KIND_CNI=ptp, preferred once a kind run confirms it): `disableDefaultCNI: true`, and the pod network e2e/node uses, the CNI ptp plugin
 //   with host-local IPAM from each node's pod CIDR and a route per other node's pod CIDR, which is what
 //   kindnetd itself configures, without any image to pull or enforcement to turn off.
 import { familyOf } from '../../src/model/ip.js';
@@ -9,8 +9,9 @@ import { familyOf } from '../../src/model/ip.js';
 export type KindCni = 'ptp' | 'kindnet';
 
 export function parseKindCni(value: string | undefined): KindCni {
-  if (value === undefined || value === '' || value === 'ptp') return 'ptp';
-  if (value === 'kindnet') return 'kindnet';
+  // kindnet stays the default until a kind run has shown ptp to hold (no Docker on the development machines).
+  if (value === undefined || value === '' || value === 'kindnet') return 'kindnet';
+  if (value === 'ptp') return 'ptp';
   throw new Error(`KIND_CNI=${value}: expected ptp or kindnet`);
 }
 

@@ -47,7 +47,7 @@ export interface KindOptions {
   readonly cluster: string;
   readonly nodeImage: string;
   readonly ipFamily: string;
-  /** `ptp` (default): kindnet off, the CNI ptp + host-local setup of e2e/node; `kindnet`: the pinned old kindnetd. */
+  /** `kindnet` (default): the pinned old kindnetd; `ptp`: kindnet off, the CNI ptp + host-local setup of e2e/node. */
   readonly cni: KindCni;
   readonly keep: boolean;
 }

@@ -4,8 +4,8 @@
 // probe.ts, config.ts) are unit-tested; this file only sequences commands.
 //
 //   1. create the cluster (or reuse CLUSTER if it exists);
-//   2. make sure nothing else enforces NetworkPolicy (kind: KIND_CNI=ptp, the default, has no kindnet;
-//      KIND_CNI=kindnet pins the last kindnetd without enforcement and deletes the table it left in every
+//   2. make sure nothing else enforces NetworkPolicy (kind: KIND_CNI=ptp has no kindnet;
+//      KIND_CNI=kindnet, the default, pins the last kindnetd without enforcement and deletes the table it left in every
 //      node); then prove it with a control scenario, every probe connecting;
 //   3. make the image available on the nodes (kind: make image + kind load), install it with kubectl
 //      apply -k (daemonset/, or a kustomization that references it and sets the image), wait for the
@@ -16,7 +16,7 @@
 //   6. delete the cluster (KEEP_CLUSTER=1 keeps it).
 //
 // Environment: CLUSTER (nftpol-e2e), KIND_NODE_IMAGE (kindest/node:v1.33.1), KIND_IP_FAMILY (dual | ipv4 |
-// ipv6; dual), KIND_CNI (ptp | kindnet; ptp), AGNHOST_IMAGE, SCENARIOS (files or directories, space-separated; default: the shared
+// ipv6; dual), KIND_CNI (kindnet | ptp; kindnet), AGNHOST_IMAGE, SCENARIOS (files or directories, space-separated; default: the shared
 // examples, e2e/scenarios and e2e/conformance), OUT (e2e/kind/out), E2E_TEST, KEEP_CLUSTER.
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
