@@ -5,7 +5,7 @@ NODE := node_modules/.bin/node
 NFTPOL := $(NODE) dist/src/cli/main.js
 SEEDS := examples/seeds
 
-.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-features bench-e2e bench-peers peers-bin image print-image e2e-kind scenario e2e e2e-lifecycle conformance-scenarios k8s-bin node-images clean
+.PHONY: all install build typecheck test unit deps demo demo-offline bench-engine bench-dataplane bench-agent bench-abuse bench-watch-faults bench-scrape bench-features bench-e2e bench-peers peers-bin image print-image e2e-kind e2e-node node-deps scenario e2e e2e-lifecycle conformance-scenarios k8s-bin node-images clean
 
 all: build
 
@@ -108,9 +108,27 @@ image:
 	@docker image inspect $(IMAGE) --format 'built $(IMAGE): {{.Size}} bytes'
 
 # The scenarios on a real kind cluster (needs docker, kind, kubectl; not possible on the development
-# machines). Environment knobs: e2e/kind/run.ts.
+# machines). KIND_CNI=kindnet (default: the pinned old kindnetd) or ptp (kind's CNI off, e2e/node's ptp/host-local).
+# Environment knobs: e2e/kind/run.ts.
 e2e-kind: build
 	$(NODE) dist/e2e/kind/run.js
+
+# What the local nodes of make e2e-node run on (Debian): containerd, runc, the CNI plugins (ptp, host-local,
+# portmap), nsenter/unshare; installed as make deps installs its own.
+node-deps: deps
+	@command -v containerd >/dev/null && command -v runc >/dev/null && test -x /usr/lib/cni/ptp && command -v nsenter >/dev/null && command -v unshare >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends containerd runc containernetworking-plugins util-linux >/dev/null)
+
+# The kind runner's scenarios and Kubernetes' own NetworkPolicy e2e tests (with nftpol, then without it as
+# the control) on a local cluster of real nodes: kubelet + containerd + kube-proxy per network namespace
+# (e2e/node). Builds what is missing: the Kubernetes binaries (e2e/k8s/build.sh) and the images
+# (make node-images: e2e/node/images.sh). Needs root. Environment knobs: e2e/node/run.ts.
+E2E_NODE_K8S := kube-apiserver kube-controller-manager kubectl kubelet kube-scheduler kube-proxy agnhost e2e.test
+e2e-node: node-deps build
+	@command -v go >/dev/null || { echo "make e2e-node needs Go (1.26) and access to the Go module proxy" >&2; exit 2; }
+	@NFTPOL_K8S_COMMANDS="$(E2E_NODE_K8S)" e2e/k8s/build.sh >/dev/null
+	@$(MAKE) --no-print-directory node-images
+	$(NODE) dist/e2e/node/run.js
 
 # Only the lifecycle cases (pod IP reuse, a pod that gets its IP late, policies changing under traffic).
 e2e-lifecycle: deps build k8s-bin

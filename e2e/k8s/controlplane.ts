@@ -69,6 +69,13 @@ export function missingBinaries(): string | null {
 export interface ControlPlaneOptions {
   /** kube-apiserver's --min-request-timeout in seconds (watches end after 1-2x this); default 1800. */
   readonly minRequestTimeoutSeconds?: number;
+  /**
+   * Controllers beyond the default set, for a cluster with real kubelets (e2e/node), e.g. the DaemonSet,
+   * garbage-collector and node-lifecycle controllers.
+   */
+  readonly extraControllers?: readonly string[];
+  /** kube-apiserver flags beyond the default set (e2e/node: --kubelet-preferred-address-types). */
+  readonly extraApiServerArgs?: readonly string[];
 }
 
 interface Started {
@@ -93,6 +100,16 @@ export class ControlPlane {
 
   get caCert(): string {
     return this.certs.caCert;
+  }
+
+  /** The CA's certificate and key (for client certificates: certs.ts makeClientCert). */
+  get ca(): { readonly caCert: string; readonly caKey: string } {
+    return { caCert: this.certs.caCert, caKey: this.certs.caKey };
+  }
+
+  /** The Unix socket that reaches kube-apiserver from the root namespace (relay.ts), bytes only. */
+  get apiSocket(): string {
+    return join(this.dir, 'api.sock');
   }
 
   /** A kubeconfig with the admin token, for kubectl inside the control plane's namespace. */
@@ -154,8 +171,9 @@ export class ControlPlane {
       `--cert-dir=${join(this.dir, 'apiserver-certs')}`,
       `--min-request-timeout=${this.options.minRequestTimeoutSeconds ?? 1800}`,
       '--profiling=false',
+      ...(this.options.extraApiServerArgs ?? []),
     ]);
-    const socket = join(this.dir, 'api.sock');
+    const socket = this.apiSocket;
     const relay = this.spawn('relay', [RELAY, socket, String(API_PORT)], process.execPath, 'pipe');
     await new Promise<void>((ready, failed) => {
       relay.child.stdout!.once('data', () => ready());
@@ -165,7 +183,7 @@ export class ControlPlane {
     await this.until('kube-apiserver /readyz', () => this.api.healthy('/readyz'));
     this.spawn('kube-controller-manager', [
       `--kubeconfig=${controllerKubeconfig}`,
-      `--controllers=${CONTROLLERS.join(',')}`,
+      `--controllers=${[...CONTROLLERS, ...(this.options.extraControllers ?? [])].join(',')}`,
       '--use-service-account-credentials=true',
       `--service-account-private-key-file=${this.certs.saKey}`,
       `--root-ca-file=${this.certs.caCert}`,

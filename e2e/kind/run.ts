@@ -1,23 +1,25 @@
-// make e2e-kind: nftpol on a real kind cluster (one control plane, two workers), with the scenario files.
-// Needs docker, kind and kubectl; it cannot run on the development machines (no Docker engine there), so
-// its pure parts (translate.ts, probe.ts) are unit-tested and this file only sequences commands.
+// make e2e-kind: nftpol on a real cluster with the scenario files. The cluster comes from a provider
+// (provider.ts): kind (one control plane, two workers; needs docker, kind and kubectl, so it cannot run on
+// the development machines) or the local nodes of e2e/node (make e2e-node). Pure parts (translate.ts,
+// probe.ts, config.ts) are unit-tested; this file only sequences commands.
 //
 //   1. create the cluster (or reuse CLUSTER if it exists);
-//   2. turn kindnet's own NetworkPolicy enforcement off: pin the last kindnetd without it and delete the
-//      table it left in every node; then prove it with a control scenario, every probe connecting;
-//   3. build the image (make image), load it into the nodes, install daemonset/ with kubectl apply -k,
-//      wait for the rollout;
+//   2. make sure nothing else enforces NetworkPolicy (kind: KIND_CNI=ptp has no kindnet;
+//      KIND_CNI=kindnet, the default, pins the last kindnetd without enforcement and deletes the table it left in every
+//      node); then prove it with a control scenario, every probe connecting;
+//   3. make the image available on the nodes (kind: make image + kind load), install it with kubectl
+//      apply -k (daemonset/, or a kustomization that references it and sets the image), wait for the
+//      rollout;
 //   4. run every scenario: real agnhost pods, probes by kubectl exec + agnhost connect to each pod's IP
 //      and ClusterIP, the sandbox runner's output JSON (one file per scenario in OUT);
 //   5. if E2E_TEST names an upstream e2e.test binary, run its Netpol tests too;
 //   6. delete the cluster (KEEP_CLUSTER=1 keeps it).
 //
 // Environment: CLUSTER (nftpol-e2e), KIND_NODE_IMAGE (kindest/node:v1.33.1), KIND_IP_FAMILY (dual | ipv4 |
-// ipv6; dual), AGNHOST_IMAGE, SCENARIOS (files or directories, space-separated; default: the shared
+// ipv6; dual), KIND_CNI (kindnet | ptp; kindnet), AGNHOST_IMAGE, SCENARIOS (files or directories, space-separated; default: the shared
 // examples, e2e/scenarios and e2e/conformance), OUT (e2e/kind/out), E2E_TEST, KEEP_CLUSTER.
 import { execa } from 'execa';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -28,13 +30,17 @@ import { parseScenario, probeKey, type Scenario } from '../../src/scenario/forma
 import { namespaceObject } from '../../src/scenario/objects.js';
 import { controlScenario } from '../runner/control.js';
 import type { RunOutput, StepOutput } from '../runner/run.js';
+import { parseKindCni } from './config.js';
 import { parseProbeOutput, probeScript, rowsFor, targetsFrom } from './probe.js';
+import { CannotRun, kindProvider, type ClusterProvider } from './provider.js';
+import { formatUpstream, runUpstream } from './upstream.js';
 import {
   assignNodes,
   cidrMapping,
   DEFAULT_AGNHOST,
   endpointSlices,
   labelArgs,
+  MANAGED_BY,
   podAddresses,
   podObject,
   serviceObject,
@@ -43,20 +49,12 @@ import {
 } from './translate.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const CLUSTER = process.env.CLUSTER ?? 'nftpol-e2e';
-const NODE_IMAGE = process.env.KIND_NODE_IMAGE ?? 'kindest/node:v1.33.1';
-const IP_FAMILY = process.env.KIND_IP_FAMILY ?? 'dual';
 const AGNHOST = process.env.AGNHOST_IMAGE ?? DEFAULT_AGNHOST;
 const OUT = process.env.OUT ?? join(ROOT, 'e2e', 'kind', 'out');
-/** The last kindnetd without embedded NetworkPolicy enforcement (what kube-network-policies' CI pins). */
-const KINDNETD_WITHOUT_POLICIES = 'docker.io/kindest/kindnetd:v20230809-80a64d96';
-/** Tables kindnetd's embedded policy controller leaves behind (named so since kind v0.25.0, and before). */
-const KINDNET_TABLES = ['kindnet-network-policies', 'kube-network-policies'];
 const SETTLE_TIMEOUT_MS = 20_000;
 
-class CannotRun extends Error {}
-
 let kubeconfig = '';
+let kubectlBinary = 'kubectl';
 
 async function run(file: string, args: readonly string[], input?: string): Promise<string> {
   const result = await execa(file, args, { reject: false, ...(input !== undefined ? { input } : {}), env: kubeconfig ? { KUBECONFIG: kubeconfig } : {} });
@@ -64,39 +62,8 @@ async function run(file: string, args: readonly string[], input?: string): Promi
   return String(result.stdout);
 }
 
-const kubectl = (args: readonly string[], input?: string) => run('kubectl', args, input);
+const kubectl = (args: readonly string[], input?: string) => run(kubectlBinary, args, input);
 const applyObjects = (objects: readonly unknown[]) => kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objects }));
-
-async function checkTools(): Promise<void> {
-  for (const tool of ['docker', 'kind', 'kubectl']) {
-    const found = await execa('sh', ['-c', `command -v ${tool}`], { reject: false });
-    if (found.exitCode !== 0) throw new CannotRun(`missing tool: ${tool} (make e2e-kind needs docker, kind and kubectl)`);
-  }
-  const docker = await execa('docker', ['info'], { reject: false });
-  if (docker.exitCode !== 0) throw new CannotRun('no Docker engine answers (docker info failed): kind needs one');
-}
-
-async function createCluster(): Promise<void> {
-  const existing = (await run('kind', ['get', 'clusters'])).split('\n');
-  if (!existing.includes(CLUSTER)) {
-    const config = ['kind: Cluster', 'apiVersion: kind.x-k8s.io/v1alpha4', 'networking:', `  ipFamily: ${IP_FAMILY}`, 'nodes:', '- role: control-plane', '- role: worker', '- role: worker', ''].join('\n');
-    const file = join(mkdtempSync(join(tmpdir(), 'nftpol-kind-')), 'kind.yaml');
-    writeFileSync(file, config);
-    console.log(`creating kind cluster ${CLUSTER} (${NODE_IMAGE}, ${IP_FAMILY})`);
-    await run('kind', ['create', 'cluster', '--name', CLUSTER, '--image', NODE_IMAGE, '--config', file, '--wait', '3m']);
-  }
-  kubeconfig = join(mkdtempSync(join(tmpdir(), 'nftpol-kind-')), 'kubeconfig');
-  writeFileSync(kubeconfig, await run('kind', ['get', 'kubeconfig', '--name', CLUSTER]));
-}
-
-async function disableKindnetPolicies(): Promise<void> {
-  console.log(`turning kindnet's NetworkPolicy enforcement off (kindnetd ${KINDNETD_WITHOUT_POLICIES})`);
-  await kubectl(['-n', 'kube-system', 'set', 'image', 'daemonset/kindnet', `kindnet-cni=${KINDNETD_WITHOUT_POLICIES}`]);
-  await kubectl(['-n', 'kube-system', 'rollout', 'status', 'daemonset/kindnet', '--timeout=3m']);
-  for (const node of (await run('kind', ['get', 'nodes', '--name', CLUSTER])).split('\n').filter(Boolean)) {
-    for (const table of KINDNET_TABLES) await execa('docker', ['exec', node, 'nft', 'delete', 'table', 'inet', table], { reject: false });
-  }
-}
 
 async function clusterNodes(): Promise<{ name: string; controlPlane: boolean; podCidrs: string[] }[]> {
   const list = JSON.parse(await kubectl(['get', 'nodes', '-o', 'json'])) as { items: { metadata: { name: string; labels?: Labels }; spec: { podCIDRs?: string[]; podCIDR?: string } }[] };
@@ -107,17 +74,12 @@ async function clusterNodes(): Promise<{ name: string; controlPlane: boolean; po
   }));
 }
 
-function clusterFamilies(): string[] {
-  return IP_FAMILY === 'dual' ? ['IPv4', 'IPv6'] : IP_FAMILY === 'ipv6' ? ['IPv6'] : ['IPv4'];
-}
-
-async function installNftpol(): Promise<void> {
-  const image = (await run('make', ['-s', '-C', ROOT, '--no-print-directory', 'print-image'])).trim();
-  console.log(`building and loading ${image}`);
-  await run('make', ['-C', ROOT, 'image']);
-  await run('kind', ['load', 'docker-image', image, '--name', CLUSTER]);
-  await kubectl(['apply', '-k', join(ROOT, 'daemonset')]);
+async function installNftpol(provider: ClusterProvider): Promise<void> {
+  const kustomization = await provider.prepareInstall();
+  const start = Date.now();
+  await kubectl(['apply', '-k', kustomization]);
   await kubectl(['-n', 'kube-system', 'rollout', 'status', 'daemonset/nftpol', '--timeout=3m']);
+  console.log(`nftpol rolled out (${((Date.now() - start) / 1000).toFixed(1)} s)`);
 }
 
 /** Everything a scenario run on the cluster keeps between steps. */
@@ -154,7 +116,7 @@ async function applyStep(d: Deployed, step: Scenario['steps'][number]): Promise<
   for (const object of step.apply) {
     const metadata = (object.metadata ?? {}) as { name?: string; namespace?: string; labels?: Labels };
     if (object.kind === 'NetworkPolicy') {
-      const { policy, unmapped } = translatePolicy(object, d.mapping);
+      const { policy, unmapped } = translatePolicy(object, d.mapping, d.scenario.pods.map((p) => ({ scenario: p.ips, real: d.podIps.get(p.key) ?? [] })));
       if (unmapped.length > 0) console.log(`     note: ipBlock ${unmapped.join(', ')} names scenario addresses that have no counterpart here; left as written`);
       await applyObjects([policy]);
     } else if (object.kind === 'Namespace' || object.kind === 'Pod') {
@@ -175,7 +137,7 @@ async function probeAll(d: Deployed, step: Scenario['steps'][number]): Promise<R
     d.scenario.pods.map(async (pod, i) => {
       const targets = targetsFrom(i, d.scenario, step.probes, probeKey, d.podIps, d.serviceIps);
       const container = pod.ports.length > 0 ? `cont-${pod.ports[0]!.port}-${pod.ports[0]!.protocol.toLowerCase()}` : 'idle';
-      const result = await execa('kubectl', ['exec', '-n', pod.namespace, pod.name, '-c', container, '--', '/bin/sh', '-c', probeScript(targets)], { reject: false, env: { KUBECONFIG: kubeconfig } });
+      const result = await execa(kubectlBinary, ['exec', '-n', pod.namespace, pod.name, '-c', container, '--', '/bin/sh', '-c', probeScript(targets)], { reject: false, env: { KUBECONFIG: kubeconfig } });
       return rowsFor(i, d.scenario.pods.length, keys, targets, parseProbeOutput(String(result.stdout), targets.length));
     }),
   );
@@ -209,9 +171,24 @@ async function runOnKind(scenario: Scenario, nodes: ClusterNodes): Promise<RunOu
       passed: expects ? steps.every((s) => s.mismatches.length === 0) : null,
     };
   } finally {
-    const owned = scenario.namespaces.map((n) => n.name).filter((n) => !['default', 'kube-system', 'kube-public', 'kube-node-lease'].includes(n));
+    const system = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+    const owned = scenario.namespaces.map((n) => n.name).filter((n) => !system.includes(n));
+    // Namespaces the cluster owns stay: remove what the scenario put there, or the next scenario's pods of
+    // the same names (in another node) and its policies would meet them.
+    for (const ns of scenario.namespaces.map((n) => n.name).filter((n) => system.includes(n))) {
+      const pods = scenario.pods.filter((p) => p.namespace === ns).map((p) => p.name);
+      if (pods.length > 0) await kubectl(['-n', ns, 'delete', 'pod', ...pods, '--grace-period=1', '--wait=true', '--ignore-not-found']).catch(() => undefined);
+      await kubectl(['-n', ns, 'delete', 'service,endpointslice', '-l', `app.kubernetes.io/managed-by=${MANAGED_BY}`, '--ignore-not-found']).catch(() => undefined);
+      await kubectl(['-n', ns, 'delete', 'endpointslice', '-l', `endpointslice.kubernetes.io/managed-by=${MANAGED_BY}`, '--ignore-not-found']).catch(() => undefined);
+      if (ns !== 'kube-system') await kubectl(['-n', ns, 'delete', 'networkpolicy', '--all', '--ignore-not-found']).catch(() => undefined);
+    }
     if (owned.length > 0) await kubectl(['delete', 'namespace', ...owned, '--wait=true', '--timeout=5m']).catch(() => undefined);
   }
+}
+
+/** A scenario that serves or probes SCTP (agnhost cannot do either without the kernel's SCTP). */
+export function usesSctp(scenario: Scenario): boolean {
+  return scenario.pods.some((p) => p.ports.some((port) => port.protocol === 'SCTP')) || scenario.steps.some((s) => s.probes.some((p) => p.protocol === 'SCTP'));
 }
 
 function scenarioFiles(): string[] {
@@ -226,48 +203,85 @@ function scenarioFiles(): string[] {
   );
 }
 
-async function main(): Promise<number> {
-  await checkTools();
-  await createCluster();
+/** What runs after the scenarios, on the same cluster (make e2e-node: the upstream suite). */
+export type AfterScenarios = (context: { kubeconfig: string; kubectl: (args: readonly string[], input?: string) => Promise<string> }) => Promise<number>;
+
+/**
+ * The whole run on one provider's cluster: the control scenario without nftpol, nftpol installed, every
+ * scenario, then `after` (failures it counts are added). Resolves with the process exit code.
+ */
+export async function runScenarios(provider: ClusterProvider, after?: AfterScenarios): Promise<number> {
+  await provider.checkTools();
+  kubectlBinary = provider.kubectl;
+  kubeconfig = await provider.create();
   try {
-    await disableKindnetPolicies();
+    await provider.disableOtherEnforcement();
     const all = await clusterNodes();
     mkdirSync(OUT, { recursive: true });
 
-    // Without nftpol, a default-deny policy must change nothing: kindnet no longer enforces.
+    // Without nftpol, a default-deny policy must change nothing: nothing else enforces.
     const control = controlScenario(parseScenario(readFileSync(join(ROOT, 'e2e', 'kind', 'control.yaml'), 'utf8')));
     const controlOut = await runOnKind(control, assignNodes(all, control.nodes));
     writeFileSync(join(OUT, 'control-without-nftpol.json'), `${JSON.stringify(controlOut, null, 2)}\n`);
     if (controlOut.passed !== true) throw new CannotRun('the control run saw blocked connections before nftpol was installed: something else enforces NetworkPolicy (kindnet?)');
     console.log('ok   control: without nftpol a default-deny policy blocks nothing');
 
-    await installNftpol();
+    await installNftpol(provider);
     let failed = 0;
+    let passed = 0;
+    let skipped = 0;
+    const sctp = await provider.supportsSctp();
+    const started = Date.now();
     for (const file of scenarioFiles()) {
       const scenario = parseScenario(readFileSync(file, 'utf8'));
-      const families = clusterFamilies();
-      if (scenario.nodes > all.length || !scenario.ipFamilies.every((f) => families.includes(f))) {
+      if (scenario.nodes > all.length || !scenario.ipFamilies.every((f) => provider.families.includes(f))) {
         console.log(`skip ${scenario.name}: needs ${scenario.nodes} nodes and ${scenario.ipFamilies.join('+')}`);
+        skipped++;
+        continue;
+      }
+      if (!sctp && usesSctp(scenario)) {
+        console.log(`skip ${scenario.name}: serves or probes SCTP, and the nodes' kernel has no SCTP sockets`);
+        skipped++;
         continue;
       }
       const output = await runOnKind(scenario, assignNodes(all, scenario.nodes));
       writeFileSync(join(OUT, `${basename(file, '.yaml')}.json`), `${JSON.stringify(output, null, 2)}\n`);
       if (output.passed === false) failed++;
+      else passed++;
       console.log(`${output.passed === false ? 'FAIL' : 'ok  '} ${scenario.name}`);
       for (const m of output.steps.flatMap((s) => s.mismatches)) console.log(`     ${m.probe} ${m.from} -> ${m.to}: expected ${m.expected}, observed ${m.observed}`);
     }
+    console.log(`scenarios: ${passed} passed, ${failed} failed, ${skipped} skipped in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
-    const e2eTest = process.env.E2E_TEST;
-    if (e2eTest && existsSync(e2eTest)) {
-      console.log(`running upstream ${e2eTest} --ginkgo.focus=Netpol`);
-      const upstream = await execa(e2eTest, ['--ginkgo.focus=Netpol', `--kubeconfig=${kubeconfig}`, '--provider=local'], { reject: false, stdio: 'inherit' });
-      if (upstream.exitCode !== 0) failed++;
-    }
-    console.log(failed === 0 ? `e2e-kind passed; outputs in ${OUT}` : `e2e-kind FAILED (${failed}); outputs in ${OUT}`);
+    if (after) failed += await after({ kubeconfig, kubectl });
+    console.log(failed === 0 ? `${provider.name} passed; outputs in ${OUT}` : `${provider.name} FAILED (${failed}); outputs in ${OUT}`);
     return failed === 0 ? 0 : 1;
   } finally {
-    if (!process.env.KEEP_CLUSTER) await execa('kind', ['delete', 'cluster', '--name', CLUSTER], { reject: false });
+    await provider.destroy();
   }
+}
+
+/** make e2e-kind: the kind provider; E2E_TEST names an upstream e2e.test binary to run after the scenarios. */
+async function main(): Promise<number> {
+  const provider = kindProvider({
+    root: ROOT,
+    cluster: process.env.CLUSTER ?? 'nftpol-e2e',
+    nodeImage: process.env.KIND_NODE_IMAGE ?? 'kindest/node:v1.33.1',
+    ipFamily: process.env.KIND_IP_FAMILY ?? 'dual',
+    cni: parseKindCni(process.env.KIND_CNI),
+    keep: Boolean(process.env.KEEP_CLUSTER),
+  });
+  const e2eTest = process.env.E2E_TEST;
+  return runScenarios(
+    provider,
+    e2eTest && existsSync(e2eTest)
+      ? async (context) => {
+          const result = await runUpstream({ e2eTest, kubeconfig: context.kubeconfig, reportDir: join(OUT, 'upstream') });
+          console.log(formatUpstream(result));
+          return result.failed.length === 0 && result.exitCode === 0 ? 0 : 1;
+        }
+      : undefined,
+  );
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

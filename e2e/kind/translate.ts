@@ -7,7 +7,7 @@
 // - The cluster chooses addresses, not the scenario: ipBlock CIDRs that name a scenario pod (/32, /128)
 //   or a scenario node's pod CIDR are rewritten to the real ones; other CIDRs stay as written.
 import type { DiscoveryV1EndpointPort, V1Pod, V1Service } from '@kubernetes/client-node';
-import { familyOf, parseCidr } from '../../src/model/ip.js';
+import { cidrContainsIp, familyOf, parseCidr } from '../../src/model/ip.js';
 import type { Labels } from '../../src/model/types.js';
 import { nodePodCidr, type Scenario, type ScenarioPod, type ScenarioPort } from '../../src/scenario/format.js';
 
@@ -132,11 +132,37 @@ function canonical(cidr: string): string {
   return parsed ? `${parsed.address}/${parsed.prefix}` : cidr;
 }
 
+/** The scenario's pod range (FORMAT.md, "Addressing"): CIDRs inside it name scenario addresses. */
+const POD_RANGES = [parseCidr('10.244.0.0/16')!, parseCidr('fd00:10:244::/48')!];
+/** Documentation addresses (RFC 5737, RFC 3849): a peer that matches no pod, where an empty list would match all. */
+const NO_POD = { IPv4: '192.0.2.1/32', IPv6: '2001:db8::1/128' } as const;
+
+function inPodRange(cidr: string): boolean {
+  const parsed = parseCidr(cidr);
+  return parsed !== null && POD_RANGES.some((range) => range.family === parsed.family && parsed.prefix >= range.prefix && cidrContainsIp(range, parsed.address));
+}
+
+/** A scenario pod's addresses in the scenario and on the cluster (same family order not required). */
+export interface PodAddressPair {
+  readonly scenario: readonly string[];
+  readonly real: readonly string[];
+}
+
 /**
  * A NetworkPolicy with its ipBlock CIDRs rewritten through `mapping`; `unmapped` lists the CIDRs left as
  * written that overlap the scenario's pod range (on kind they may mean other addresses).
+ *
+ * With `pods`, a CIDR inside the pod range that `mapping` does not know (a sub-range such as an except
+ * `10.244.1.128/25`, or the whole range) is instead rewritten by what it selects among the scenario's
+ * pods: the real /32 (/128) of each pod whose scenario address it holds. A peer's `cidr` becomes one
+ * peer per selected pod (its excepts applied first; a peer that matches no pod if none), an `except` the
+ * selected pods inside the peer's CIDR. The probes, which only reach pods, see what the scenario meant.
  */
-export function translatePolicy(policy: Record<string, unknown>, mapping: ReadonlyMap<string, string>): { policy: Record<string, unknown>; unmapped: string[] } {
+export function translatePolicy(
+  policy: Record<string, unknown>,
+  mapping: ReadonlyMap<string, string>,
+  pods?: readonly PodAddressPair[],
+): { policy: Record<string, unknown>; unmapped: string[] } {
   const unmapped: string[] = [];
   const rewrite = (cidr: string): string => {
     const real = mapping.get(canonical(cidr));
@@ -144,15 +170,44 @@ export function translatePolicy(policy: Record<string, unknown>, mapping: Readon
     if (/^10\.244\./.test(cidr) || /^fd00:10:244:/i.test(cidr)) unmapped.push(cidr);
     return cidr;
   };
+  const expandable = (cidr: string) => pods !== undefined && !mapping.has(canonical(cidr)) && inPodRange(cidr);
+  /** Real host CIDRs of the pods whose scenario address is in `cidr` and in none of `except`. */
+  const selected = (cidr: string, except: readonly string[] = []): string[] => {
+    const block = parseCidr(cidr)!;
+    const excluded = except.map((e) => parseCidr(e)).filter((e) => e !== null);
+    const out: string[] = [];
+    for (const pod of pods ?? []) {
+      for (const ip of pod.scenario) {
+        if (!cidrContainsIp(block, ip) || excluded.some((e) => cidrContainsIp(e, ip))) continue;
+        const real = pod.real.find((r) => familyOf(r) === familyOf(ip));
+        if (real) out.push(`${real}/${familyOf(real) === 'IPv4' ? 32 : 128}`);
+      }
+    }
+    return out;
+  };
   const copy = JSON.parse(JSON.stringify(policy)) as { spec?: { ingress?: Rule[]; egress?: Rule[] } };
   type Rule = { from?: Peer[]; to?: Peer[] };
   type Peer = { ipBlock?: { cidr: string; except?: string[] } };
+  const translatePeers = (peers: Peer[]): Peer[] =>
+    peers.flatMap((peer): Peer[] => {
+      if (!peer.ipBlock) return [peer];
+      const { cidr, except } = peer.ipBlock;
+      if (expandable(cidr)) {
+        const hosts = selected(cidr, except);
+        const family = parseCidr(cidr)!.family;
+        return hosts.length > 0 ? hosts.map((host) => ({ ipBlock: { cidr: host } })) : [{ ipBlock: { cidr: NO_POD[family] } }];
+      }
+      const realCidr = rewrite(cidr);
+      if (!except) return [{ ipBlock: { cidr: realCidr } }];
+      const outer = parseCidr(realCidr);
+      const realExcept = except.flatMap((e) =>
+        expandable(e) ? selected(e).filter((host) => outer !== null && cidrContainsIp(outer, host.split('/')[0]!)) : [rewrite(e)],
+      );
+      return [{ ipBlock: realExcept.length > 0 ? { cidr: realCidr, except: realExcept } : { cidr: realCidr } }];
+    });
   for (const rule of [...(copy.spec?.ingress ?? []), ...(copy.spec?.egress ?? [])]) {
-    for (const peer of [...(rule.from ?? []), ...(rule.to ?? [])]) {
-      if (!peer.ipBlock) continue;
-      peer.ipBlock.cidr = rewrite(peer.ipBlock.cidr);
-      if (peer.ipBlock.except) peer.ipBlock.except = peer.ipBlock.except.map(rewrite);
-    }
+    if (rule.from) rule.from = translatePeers(rule.from);
+    if (rule.to) rule.to = translatePeers(rule.to);
   }
   return { policy: copy as Record<string, unknown>, unmapped };
 }
