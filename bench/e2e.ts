@@ -6,13 +6,10 @@ import { parseScenario } from '../src/scenario/format.js';
 import { apiBackendFromEnv } from '../e2e/runner/api-choice.js';
 import { doubleBackend, type ApiBackend, type WriteCommand } from '../e2e/runner/backend.js';
 import { SandboxRun } from '../e2e/runner/run.js';
+import { enforcedSince, percentile, PROBE_EVERY_MS } from './verdict.js';
 import { podObject } from '../src/scenario/objects.js';
 
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 100);
-const PROBE_TIMEOUT_MS = 30; // a connection not made in 30 ms (they take well under 1 ms here) is blocked
-const PROBE_EVERY_MS = 2;
-/** Probes with the new verdict, started one after another, that end a measurement. */
-const AGREEING = 5;
 
 const scenario = parseScenario(
   JSON.stringify({
@@ -44,44 +41,6 @@ const cycle: { what: string; command: WriteCommand; allowed: boolean }[] = [
   { what: 'policy deleted', command: { op: 'delete', kind: 'NetworkPolicy', namespace: 'x', name: 'server-from-clients' }, allowed: true },
 ];
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/**
- * When the new verdict came into force, as the probes saw it. A probe starts every ~2 ms without waiting
- * for the ones before (a blocked connect takes its whole 30 ms timeout; probing one at a time would
- * measure towards "allowed" up to 30 ms late). The verdict is in force from the start of the earliest
- * probe after which every probe started saw it; probing ends once the last AGREEING probes, and every
- * probe started before them, have answered.
- */
-async function enforcedSince(run: SandboxRun, allowed: boolean, start: bigint, what: string): Promise<bigint> {
-  const probes: { startedAt: bigint; verdict: boolean | null }[] = [];
-  const pending = new Set<Promise<void>>();
-  for (;;) {
-    const probe = { startedAt: process.hrtime.bigint(), verdict: null as boolean | null };
-    probes.push(probe);
-    // A bare connect, not curl: curl's start-up (several ms) would be measured instead of the verdict.
-    const answered = run.cluster.probe(client, { ip: server.ips[0]!, port: 80, protocol: 'TCP' }, PROBE_TIMEOUT_MS, 'socket').then((connected) => {
-      probe.verdict = connected;
-      pending.delete(answered);
-    });
-    pending.add(answered);
-    // Answered in full up to the first probe still open: the run of new verdicts at its end.
-    const open = probes.findIndex((p) => p.verdict === null);
-    const done = open === -1 ? probes : probes.slice(0, open);
-    let first = done.length;
-    while (first > 0 && done[first - 1]!.verdict === allowed) first--;
-    if (done.length - first >= AGREEING) {
-      await Promise.all(pending);
-      return done[first]!.startedAt;
-    }
-    if (Number(process.hrtime.bigint() - start) / 1e6 > 10_000) throw new Error(`${what}: the new verdict (${allowed ? 'allowed' : 'denied'}) not observed within 10 s`);
-    await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS));
-  }
-}
-
 interface Measured {
   readonly times: number[];
   readonly byKind: Map<string, number[]>;
@@ -100,7 +59,7 @@ async function measure(backend: ApiBackend): Promise<Measured> {
       const start = process.hrtime.bigint();
       await run.write(change.command);
       writes.push(Number(process.hrtime.bigint() - start) / 1e6);
-      const ms = Number((await enforcedSince(run, change.allowed, start, `change ${i} (${change.what})`)) - start) / 1e6;
+      const ms = Number((await enforcedSince(run, client, server, change.allowed, start, `change ${i} (${change.what})`, 10_000)) - start) / 1e6;
       times.push(ms);
       byKind.set(change.what, [...(byKind.get(change.what) ?? []), ms]);
       await run.settled('quiet between changes');

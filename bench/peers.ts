@@ -26,6 +26,7 @@ import { peerVersion, type Enforcer } from '../e2e/runner/enforcer.js';
 import { SandboxRun } from '../e2e/runner/run.js';
 import { runSuite, type SuiteResult } from '../e2e/runner/suite.js';
 import { writeCharts } from './peers-chart.js';
+import { enforcedSince, percentile } from './verdict.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '..', '..');
@@ -36,9 +37,6 @@ const CHANGES = Number(process.env.BENCH_PEERS_CHANGES ?? 20);
 const SUITE = process.env.BENCH_PEERS_SUITE !== '0';
 /** BENCH_PEERS_ENFORCERS=nftpol measures nftpol alone (a quicker look at its own numbers); the table needs both. */
 const ENFORCERS = (process.env.BENCH_PEERS_ENFORCERS ?? 'nftpol,kube-router').split(',') as Enforcer[];
-const PROBE_TIMEOUT_MS = 30;
-const PROBE_EVERY_MS = 2;
-const AGREEING = 5;
 const VERDICT_TIMEOUT_MS = 120_000;
 const SETTLE_MS = 300_000;
 /** Label groups of the synthetic pods; each policy selects one group and admits another. */
@@ -106,41 +104,11 @@ async function pool<T>(items: readonly T[], concurrency: number, work: (item: T)
   }));
 }
 
-function percentile(values: readonly number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-/** When the new verdict came into force for from -> server:80, as probes started every ~2 ms saw it (bench/e2e.ts). */
-async function enforcedSince(run: SandboxRun, from: ScenarioPod, allowed: boolean, start: bigint, what: string): Promise<bigint> {
-  const probes: { startedAt: bigint; verdict: boolean | null }[] = [];
-  const pending = new Set<Promise<void>>();
-  for (;;) {
-    const probe = { startedAt: process.hrtime.bigint(), verdict: null as boolean | null };
-    probes.push(probe);
-    const answered = run.cluster.probe(from, { ip: server.ips[0]!, port: 80, protocol: 'TCP' }, PROBE_TIMEOUT_MS, 'socket').then((connected) => {
-      probe.verdict = connected;
-      pending.delete(answered);
-    });
-    pending.add(answered);
-    const open = probes.findIndex((p) => p.verdict === null);
-    const done = open === -1 ? probes : probes.slice(0, open);
-    let first = done.length;
-    while (first > 0 && done[first - 1]!.verdict === allowed) first--;
-    if (done.length - first >= AGREEING) {
-      await Promise.all(pending);
-      return done[first]!.startedAt;
-    }
-    if (Number(process.hrtime.bigint() - start) / 1e6 > VERDICT_TIMEOUT_MS) throw new Error(`${what}: the new verdict (${allowed ? 'allowed' : 'denied'}) not observed within ${VERDICT_TIMEOUT_MS / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS));
-  }
-}
-
 /** One write and the time until its verdict is in force (ms). */
 async function timed(run: SandboxRun, command: WriteCommand, from: ScenarioPod, allowed: boolean, what: string): Promise<number> {
   const start = process.hrtime.bigint();
   await run.write(command);
-  const ms = Number((await enforcedSince(run, from, allowed, start, what)) - start) / 1e6;
+  const ms = Number((await enforcedSince(run, from, server, allowed, start, what, VERDICT_TIMEOUT_MS)) - start) / 1e6;
   await run.settled(`quiet after ${what}`, SETTLE_MS);
   return ms;
 }
@@ -328,7 +296,7 @@ async function measureEnforcer(enforcer: Enforcer, backend: ApiBackend): Promise
     console.log(`  no enforcer (same cluster): ${result.baseline.connectionsPerSecond} conn/s, ${result.baseline.throughputGbps} Gbit/s`);
     const start = process.hrtime.bigint();
     await run.startEnforcers();
-    const enforcing = Number((await enforcedSince(run, client, false, start, 'start-up')) - start) / 1e6;
+    const enforcing = Number((await enforcedSince(run, client, server, false, start, 'start-up', VERDICT_TIMEOUT_MS)) - start) / 1e6;
     await run.settled('start-up', SETTLE_MS);
     const settledMs = Number(process.hrtime.bigint() - start) / 1e6;
     result.startup = { pods, policies, toEnforcingMs: round(enforcing), toSettledMs: round(settledMs) };
