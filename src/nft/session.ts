@@ -93,6 +93,8 @@ class Helper {
       started = resolve;
       failed = reject;
     });
+    // A helper that died while a request was being written: fail what is in flight, never crash the agent.
+    this.child.stdin!.on('error', (error: Error) => this.end(`nft session helper's input failed: ${error.message}`));
     // The first line says libnftables loaded; every later line answers one request.
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       if (line === 'ready') return started();
