@@ -8,6 +8,7 @@ import { DEFAULT_POLICY_LIMITS } from '../src/model/limits.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { RecordingRunner } from './support/nft.js';
 import { testAgentConfig } from './support/agent-config.js';
+import { poller } from './support/until.js';
 
 jest.setTimeout(30_000);
 
@@ -17,13 +18,7 @@ const config = testAgentConfig({
   policyLimits: { ...DEFAULT_POLICY_LIMITS, maxPorts: 2 },
 });
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = poller({ timeoutMs: 8000, pollMs: 10 });
 
 const pod = (name: string, labels: Record<string, string>, ips: string[]) => ({
   metadata: { namespace: 'x', name, labels },

@@ -7,6 +7,7 @@ import { memoryLogger } from '../src/agent/log.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { RecordingRunner } from './support/nft.js';
 import { testAgentConfig } from './support/agent-config.js';
+import { poller } from './support/until.js';
 
 jest.setTimeout(30_000);
 
@@ -16,13 +17,7 @@ const config = testAgentConfig({
   watchStallTimeoutMs: 1000,
 });
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = poller({ timeoutMs: 8000, pollMs: 10 });
 
 function pod(namespace: string, name: string, labels: Record<string, string>, ip: string, node = 'node-0') {
   return { metadata: { namespace, name, labels }, spec: { nodeName: node, containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 80 }] }] }, status: { phase: 'Running', podIPs: [{ ip }] } };

@@ -13,6 +13,7 @@ import type { ScenarioPod } from '../src/scenario/format.js';
 import { podObject } from '../src/scenario/objects.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { testAgentConfig } from './support/agent-config.js';
+import { poller } from './support/until.js';
 
 jest.setTimeout(60_000);
 
@@ -20,13 +21,7 @@ const scenarioPod = (name: string, ip: string): ScenarioPod => ({ namespace: 'x'
 const a = scenarioPod('a', '10.244.0.10');
 const b = scenarioPod('b', '10.244.0.11');
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const until = poller({ timeoutMs: 10_000, pollMs: 20 });
 
 test('explain --node shows the deny counter of the denying side grow with real denied connections', async () => {
   const api = new ApiServerDouble();

@@ -9,16 +9,11 @@ import { listenNflog } from '../src/agent/nflog.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { RecordingRunner } from './support/nft.js';
 import { testAgentConfig } from './support/agent-config.js';
+import { poller } from './support/until.js';
 
 jest.setTimeout(30_000);
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = poller({ timeoutMs: 8000, pollMs: 10 });
 
 test('a missing conntrack tool and a missing python3: the agent enforces, is ready, logs and counts the faults', async () => {
   const api = new ApiServerDouble();

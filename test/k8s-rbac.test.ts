@@ -16,6 +16,7 @@ import { parseScenario } from '../src/scenario/format.js';
 import { podObject } from '../src/scenario/objects.js';
 import { ROOT } from './support/paths.js';
 import { onRealControlPlane } from './support/real-control-plane.js';
+import { poller } from './support/until.js';
 
 jest.setTimeout(120_000);
 
@@ -43,13 +44,7 @@ function roleWithout(resource: string, verb: string): string {
   return stringify(role);
 }
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const until = poller({ timeoutMs: 30_000, pollMs: 100 });
 
 maybe('without list on networkpolicies the agent reports it in its log, metric and readiness, and keeps traffic closed', async () => {
   const plane = await ControlPlane.start();

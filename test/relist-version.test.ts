@@ -11,14 +11,9 @@ import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { Reflector, type ListerWatcher, type WatchEventObject } from '../src/watch/reflector.js';
 import { RecordingRunner } from './support/nft.js';
 import { testAgentConfig } from './support/agent-config.js';
+import { poller } from './support/until.js';
 
-async function until(what: string, condition: () => boolean, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const until = poller({ timeoutMs: 8000, pollMs: 5 });
 
 /** Lists answer from `lists` in turn; every watch gets 410 at once. */
 function expiringSource(lists: { items: KubernetesObject[]; resourceVersion: string }[]): ListerWatcher & { listed: number } {

@@ -14,6 +14,7 @@ import type { ScenarioPod } from '../src/scenario/format.js';
 import { podObject } from '../src/scenario/objects.js';
 import { kubeListerWatchers, loadKubeConfig } from '../src/watch/kube.js';
 import { testAgentConfig } from './support/agent-config.js';
+import { poller } from './support/until.js';
 
 jest.setTimeout(90_000);
 
@@ -33,13 +34,7 @@ const serverFrom = (...roles: string[]) => ({
   spec: { podSelector: { matchLabels: { role: 'server' } }, ingress: [{ from: [{ podSelector: { matchExpressions: [{ key: 'role', operator: 'In', values: roles }] } }] }] },
 });
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const until = poller({ timeoutMs: 10_000, pollMs: 10 });
 
 let api: ApiServerDouble;
 let cluster: SandboxCluster;
