@@ -8,8 +8,8 @@ import { execa } from 'execa';
 import { ControlPlane } from '../e2e/k8s/controlplane.js';
 import { installAgentIdentity, realBackend } from '../e2e/k8s/sandbox-api.js';
 import { SandboxRun } from '../e2e/runner/run.js';
-import { parseScenario } from '../src/scenario/format.js';
 import { nodeName, podObject } from '../src/scenario/objects.js';
+import { serverClientOtherScenario } from './support/k8s-scenario.js';
 import { onRealControlPlane } from './support/real-control-plane.js';
 
 jest.setTimeout(300_000);
@@ -19,19 +19,7 @@ const maybe = onRealControlPlane('the burst test');
 const PODS = 899;
 const GROUPS = 100;
 
-const scenario = parseScenario(
-  JSON.stringify({
-    name: 'kubectl-burst',
-    cluster: { nodes: 2 },
-    namespaces: [{ name: 'x' }],
-    pods: [
-      { namespace: 'x', name: 'server', labels: { role: 'server' }, node: 1, ports: [{ port: 80, protocol: 'TCP' }] },
-      { namespace: 'x', name: 'client', labels: { role: 'client' }, node: 0 },
-      { namespace: 'x', name: 'other', labels: { role: 'other' }, node: 0 },
-    ],
-    steps: [{ probes: [{ port: 80, protocol: 'TCP' }] }],
-  }),
-);
+const scenario = serverClientOtherScenario('kubectl-burst');
 
 const burstPod = (i: number) => ({
   apiVersion: 'v1',
